@@ -1,0 +1,35 @@
+"""Conveyor: durable jobs, schedules and notifications on SQLite or PostgreSQL."""
+
+from conveyor.app import AsyncConveyor, Conveyor
+from conveyor.domain.errors import (
+    Conflict,
+    ConveyorError,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    SchemaOutdated,
+)
+from conveyor.domain.jobs import Job
+from conveyor.domain.lifecycle import JobState
+from conveyor.domain.outcomes import Discard, Retry
+from conveyor.domain.retry import Backoff
+from conveyor.runtime.context import JobContext
+from conveyor.runtime.worker import WorkerSettings
+
+__all__ = [
+    "AsyncConveyor",
+    "Backoff",
+    "Conflict",
+    "Conveyor",
+    "ConveyorError",
+    "Discard",
+    "IllegalTransition",
+    "InvalidInput",
+    "Job",
+    "JobContext",
+    "JobState",
+    "NotFound",
+    "Retry",
+    "SchemaOutdated",
+    "WorkerSettings",
+]

@@ -1,0 +1,165 @@
+"""The ``Conveyor`` application object: declare tasks, enqueue jobs, run workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from conveyor.domain.jobs import DEFAULT_TENANT, Job
+from conveyor.domain.retry import Backoff
+from conveyor.domain.tasks import TaskSettings
+from conveyor.runtime.portal import Portal
+from conveyor.runtime.registry import RegisteredTask, TaskRegistry
+from conveyor.runtime.worker import Worker, WorkerSettings
+from conveyor.services.jobs import JobService
+from conveyor.store import DEFAULT_DATABASE_URL, store_from_url
+from conveyor.store.protocol import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+EnqueueRequest = tuple[str, Any, Mapping[str, Any] | None]
+
+
+class AsyncConveyor:
+    """The async face of a :class:`Conveyor` app (``app.aio``): use it inside async code."""
+
+    def __init__(self, app: Conveyor) -> None:
+        self._app = app
+        self._store: Store | None = None
+        self._lock = asyncio.Lock()
+
+    async def store(self) -> Store:
+        """The app's store, opened (and its schema checked) on first use."""
+        if self._store is None:
+            async with self._lock:
+                if self._store is None:
+                    store = store_from_url(
+                        self._app.database_url, sqlite_synchronous=self._app.sqlite_synchronous
+                    )
+                    await store.open()
+                    try:
+                        await store.check_schema()
+                    except BaseException:
+                        await store.close()
+                        raise
+                    self._store = store
+        return self._store
+
+    async def jobs(self) -> JobService:
+        """The job use cases for this app's tenant."""
+        return JobService(await self.store(), self._app.tenant, self._app.registry.settings)
+
+    async def enqueue(self, task: str, payload: Any = None, **options: Any) -> Job:
+        """Create one job; options as in :func:`conveyor.domain.jobs.new_job`."""
+        return await (await self.jobs()).enqueue(task, payload, options)
+
+    async def enqueue_many(self, requests: Iterable[EnqueueRequest]) -> list[Job]:
+        """Create many jobs in one transaction: ``[(task, payload, options), ...]``."""
+        return await (await self.jobs()).enqueue_many(list(requests))
+
+    async def get_job(self, job_id: int) -> Job:
+        """One job by id."""
+        return await (await self.jobs()).get(job_id)
+
+    async def run_worker(self, settings: WorkerSettings, stop: asyncio.Event) -> Worker:
+        """Run a worker for the registered tasks until ``stop`` is set."""
+        self._app.portal.adopt(asyncio.get_running_loop())
+        worker = Worker(await self.store(), self._app.registry, settings)
+        await worker.run(stop)
+        return worker
+
+    async def close(self) -> None:
+        """Close the store."""
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+
+class Conveyor:
+    """A Conveyor application: tasks declared with ``@app.task``, jobs with ``app.enqueue``.
+
+    ``database_url`` is ``sqlite:///path.db`` or ``postgresql://...``; by default
+    ``CONVEYOR_DATABASE_URL``, else ``sqlite:///conveyor.db``.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        data_dir: str | Path | None = None,
+        sqlite_synchronous: str | None = None,
+    ) -> None:
+        self.database_url = database_url or os.environ.get(
+            "CONVEYOR_DATABASE_URL", DEFAULT_DATABASE_URL
+        )
+        self.tenant = tenant
+        self.data_dir = Path(data_dir or os.environ.get("CONVEYOR_DATA_DIR", "conveyor-data"))
+        self.sqlite_synchronous = sqlite_synchronous or os.environ.get(
+            "CONVEYOR_SQLITE_SYNCHRONOUS", "FULL"
+        )
+        self.registry = TaskRegistry()
+        self.portal = Portal()
+        self.aio = AsyncConveyor(self)
+
+    def task(
+        self,
+        name: str | None = None,
+        *,
+        queue: str = "default",
+        priority: int = 5,
+        max_attempts: int = 3,
+        timeout: float | None = None,
+        immediate: bool = False,
+        backoff: Backoff | None = None,
+    ) -> Callable[[F], F]:
+        """Declare a task: ``@app.task(name="emails.send", queue="mail", max_attempts=5)``."""
+
+        def register(handler: F) -> F:
+            settings = TaskSettings(
+                name=name or f"{handler.__module__}.{handler.__qualname__}",
+                queue=queue,
+                priority=priority,
+                max_attempts=max_attempts,
+                timeout=timeout,
+                immediate=immediate,
+                backoff=backoff or Backoff(),
+            )
+            self.registry.add(settings, handler)
+            return handler
+
+        return register
+
+    def get_task(self, name: str) -> RegisteredTask | None:
+        """A registered task by name."""
+        return self.registry.get(name)
+
+    def enqueue(self, task: str, payload: Any = None, **options: Any) -> Job:
+        """Create one job and return it once it is committed."""
+        return self.portal.call(self.aio.enqueue(task, payload, **options))
+
+    def enqueue_many(self, requests: Iterable[EnqueueRequest]) -> list[Job]:
+        """Create many jobs in one transaction: ``[(task, payload, options), ...]``."""
+        return self.portal.call(self.aio.enqueue_many(requests))
+
+    def get_job(self, job_id: int) -> Job:
+        """One job by id."""
+        return self.portal.call(self.aio.get_job(job_id))
+
+    def worker_settings(self, **overrides: Any) -> WorkerSettings:
+        """Worker settings for this app (artifacts under its data directory)."""
+        defaults: dict[str, Any] = {
+            "tenant_id": self.tenant,
+            "artifact_dir": self.data_dir / "artifacts",
+        }
+        return WorkerSettings(**{**defaults, **overrides})
+
+    def close(self) -> None:
+        """Release the store and the background loop of sync calls."""
+        if self.portal.loop is not None and self.aio._store is not None:
+            with contextlib.suppress(RuntimeError):
+                self.portal.call(self.aio.close())
+        self.portal.stop()

@@ -1,0 +1,90 @@
+"""What every CLI command shares: the database, the tenant, and error handling."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from conveyor.domain.errors import ConveyorError
+from conveyor.domain.jobs import DEFAULT_TENANT
+from conveyor.services.jobs import JobService
+from conveyor.store import DEFAULT_DATABASE_URL, store_from_url
+from conveyor.store.protocol import Store
+
+T = TypeVar("T")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+@dataclass(slots=True)
+class Options:
+    """Options given before the command: where the database is, which tenant."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    tenant: str = DEFAULT_TENANT
+    sqlite_synchronous: str = "FULL"
+    database_url_given: bool = False
+
+
+def options(ctx: typer.Context) -> Options:
+    """The global options of this invocation."""
+    found = ctx.find_object(Options)
+    return (
+        found
+        if found is not None
+        else Options(database_url=os.environ.get("CONVEYOR_DATABASE_URL", DEFAULT_DATABASE_URL))
+    )
+
+
+def fail(message: str) -> NoReturn:
+    """Print one line to stderr and exit with code 2."""
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+async def _with_store(opts: Options, use: Callable[[Store], Awaitable[T]], check_schema: bool) -> T:
+    store = store_from_url(
+        opts.database_url, sqlite_synchronous=opts.sqlite_synchronous, create=not check_schema
+    )
+    await store.open()
+    try:
+        if check_schema:
+            await store.check_schema()
+        return await use(store)
+    finally:
+        await store.close()
+
+
+def run_with_store(
+    ctx: typer.Context, use: Callable[[Store], Awaitable[T]], *, check_schema: bool = True
+) -> T:
+    """Open the store, run ``use`` with it, close it; errors become one line and exit 2."""
+    try:
+        return asyncio.run(_with_store(options(ctx), use, check_schema))
+    except ConveyorError as exc:
+        fail(exc.message)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def run_with_jobs(ctx: typer.Context, use: Callable[[JobService], Awaitable[T]]) -> T:
+    """Like :func:`run_with_store`, with the tenant's job service."""
+    tenant = options(ctx).tenant
+
+    async def call(store: Store) -> T:
+        return await use(JobService(store, tenant))
+
+    return run_with_store(ctx, call)
+
+
+def is_terminal() -> bool:
+    """Whether output goes to a person (tables) or a program."""
+    return sys.stdout.isatty()

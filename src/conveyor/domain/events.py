@@ -1,0 +1,55 @@
+"""Events: the append-only record of everything that happened (the outbox)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from conveyor.domain.lifecycle import JobState
+
+
+class EventType(StrEnum):
+    """What an event says happened."""
+
+    JOB_ENQUEUED = "job.enqueued"
+    JOB_AVAILABLE = "job.available"
+    JOB_STARTED = "job.started"
+    JOB_PROGRESS = "job.progress"
+    JOB_NOTE = "job.note"
+    JOB_ARTIFACT = "job.artifact"
+    JOB_SUCCEEDED = "job.succeeded"
+    JOB_RETRYING = "job.retrying"
+    JOB_DISCARDED = "job.discarded"
+    JOB_CANCELLED = "job.cancelled"
+    JOB_RETRIED = "job.retried"
+    JOB_RESCUED = "job.rescued"
+    QUEUE_PAUSED = "queue.paused"
+    QUEUE_RESUMED = "queue.resumed"
+    QUEUE_CHANGED = "queue.changed"
+
+
+# The event a job's arrival in a state is announced with, for changes that are
+# plain state arrivals (claims, completions, failures).
+ARRIVAL_EVENT: dict[JobState, EventType] = {
+    JobState.SCHEDULED: EventType.JOB_ENQUEUED,
+    JobState.AVAILABLE: EventType.JOB_AVAILABLE,
+    JobState.RUNNING: EventType.JOB_STARTED,
+    JobState.COMPLETED: EventType.JOB_SUCCEEDED,
+    JobState.RETRYABLE: EventType.JOB_RETRYING,
+    JobState.DISCARDED: EventType.JOB_DISCARDED,
+    JobState.CANCELLED: EventType.JOB_CANCELLED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened, in the order it was committed."""
+
+    id: int
+    tenant_id: str
+    type: str
+    job_id: int | None
+    data: dict[str, Any]
+    created_at: datetime

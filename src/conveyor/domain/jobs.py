@@ -1,0 +1,274 @@
+"""Jobs: the records a store keeps, and the validated request that creates one."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from conveyor.domain.errors import InvalidInput
+from conveyor.domain.lifecycle import JobState
+
+DEFAULT_TENANT = "default"
+DEFAULT_QUEUE = "default"
+DEFAULT_PRIORITY = 5
+DEFAULT_MAX_ATTEMPTS = 3
+HIGHEST_PRIORITY = 0
+LOWEST_PRIORITY = 9
+MAX_ATTEMPTS_LIMIT = 1000
+MAX_PAYLOAD_BYTES = 1_048_576
+MAX_DELAY_SECONDS = 100 * 365 * 24 * 3600.0
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+
+JSON = Any
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """What went wrong in one attempt: exception type, message and traceback."""
+
+    type: str
+    message: str
+    traceback: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON form stored with the attempt."""
+        return {"type": self.type, "message": self.message, "traceback": self.traceback}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ErrorInfo:
+        """Rebuild from the stored JSON form."""
+        return cls(str(data["type"]), str(data["message"]), str(data.get("traceback", "")))
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A validated request to create one job. Build it with :func:`new_job`."""
+
+    task: str
+    payload: JSON
+    queue: str
+    priority: int
+    run_at: datetime
+    max_attempts: int
+    timeout: float | None
+    message_id: str | None
+    content_type: str
+    content_encoding: str
+    key: str | None
+    tags: tuple[str, ...]
+    assignee: str | None
+    immediate: bool
+    tenant_id: str = DEFAULT_TENANT
+
+    def initial_state(self, now: datetime) -> JobState:
+        """``scheduled`` when it must wait for ``run_at``, else ``available``."""
+        return JobState.SCHEDULED if self.run_at > now else JobState.AVAILABLE
+
+    def payload_json(self) -> str:
+        """The payload as stored."""
+        return json.dumps(self.payload, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One execution request of a task, as the store holds it."""
+
+    id: int
+    tenant_id: str
+    task: str
+    queue: str
+    state: JobState
+    priority: int
+    run_at: datetime
+    payload: JSON
+    attempt: int
+    max_attempts: int
+    timeout: float | None
+    message_id: str | None
+    content_type: str
+    content_encoding: str
+    key: str | None
+    tags: tuple[str, ...]
+    assignee: str | None
+    immediate: bool
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+    worker_id: str | None = None
+    result: JSON = None
+    error: ErrorInfo | None = None
+    progress: float | None = None
+    progress_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One run of a job: who ran it, when, and how it ended."""
+
+    job_id: int
+    attempt: int
+    worker_id: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+    error: ErrorInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A file a job produced, kept with its size and checksum."""
+
+    id: int
+    job_id: int
+    name: str
+    size: int
+    sha256: str
+    path: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """Optional filters for listing jobs; ``None`` means any."""
+
+    state: JobState | None = None
+    queue: str | None = None
+    task: str | None = None
+    key: str | None = None
+    tag: str | None = None
+    assignee: str | None = None
+    after_id: int | None = None
+    limit: int = 100
+    newest_first: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def check_name(field_name: str, value: object) -> str:
+    """A task, queue or tenant name: 1-128 of letters, digits and ``_.:-``."""
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InvalidInput(
+            field_name, "must be 1-128 letters, digits or '_.:-', starting with a letter or digit"
+        )
+    return value
+
+
+def _check_int(field_name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(field_name, f"must be a whole number from {low} to {high}")
+    return value
+
+
+def _check_optional_text(field_name: str, value: object, limit: int = 255) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise InvalidInput(field_name, f"must be a non-empty string of at most {limit} characters")
+    return value
+
+
+def _check_payload(payload: object) -> JSON:
+    try:
+        encoded = json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput("payload", f"must be JSON-serialisable ({exc})") from None
+    if len(encoded.encode()) > MAX_PAYLOAD_BYTES:
+        raise InvalidInput("payload", f"is larger than {MAX_PAYLOAD_BYTES} bytes")
+    return payload
+
+
+def _check_run_at(run_at: object, delay: object, now: datetime) -> datetime:
+    if run_at is not None and delay is not None:
+        raise InvalidInput("run_at", "give run_at or delay, not both")
+    if delay is not None:
+        if isinstance(delay, timedelta):
+            delay = delay.total_seconds()
+        if not _is_seconds(delay, 0.0, MAX_DELAY_SECONDS):
+            raise InvalidInput("delay", f"must be from 0 to {MAX_DELAY_SECONDS:.0f} seconds")
+        return now + timedelta(seconds=float(delay))  # type: ignore[arg-type]
+    if run_at is None:
+        return now
+    if not isinstance(run_at, datetime) or run_at.tzinfo is None:
+        raise InvalidInput("run_at", "must be a date-time with a time zone")
+    return run_at.astimezone(UTC)
+
+
+def _check_tags(tags: object) -> tuple[str, ...]:
+    if tags is None:
+        return ()
+    if isinstance(tags, str) or not isinstance(tags, Sequence):
+        raise InvalidInput("tags", "must be a list of strings")
+    for tag in tags:
+        if not isinstance(tag, str) or not tag or len(tag) > 64:
+            raise InvalidInput(
+                "tags", "each tag must be a non-empty string of at most 64 characters"
+            )
+    return tuple(tags)
+
+
+def _check_timeout(timeout: object) -> float | None:
+    if timeout is None:
+        return None
+    if not _is_seconds(timeout, 0.0, MAX_DELAY_SECONDS) or timeout == 0:
+        raise InvalidInput("timeout", "must be a positive number of seconds")
+    return float(timeout)  # type: ignore[arg-type]
+
+
+def _is_seconds(value: object, low: float, high: float) -> bool:
+    """A finite int or float (not a bool) from ``low`` to ``high``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and low <= value <= high
+
+
+def new_job(
+    task: str,
+    payload: JSON = None,
+    *,
+    queue: str = DEFAULT_QUEUE,
+    priority: int = DEFAULT_PRIORITY,
+    run_at: datetime | None = None,
+    delay: float | timedelta | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    timeout: float | None = None,
+    message_id: str | None = None,
+    content_type: str = "application/json",
+    content_encoding: str = "utf-8",
+    key: str | None = None,
+    tags: Sequence[str] | None = None,
+    assignee: str | None = None,
+    immediate: bool = False,
+    tenant_id: str = DEFAULT_TENANT,
+    now: datetime | None = None,
+) -> NewJob:
+    """Validate every field and build a :class:`NewJob`; errors name the field."""
+    now = now or utcnow()
+    return NewJob(
+        task=check_name("task", task),
+        payload=_check_payload({} if payload is None else payload),
+        queue=check_name("queue", queue),
+        priority=_check_int("priority", priority, HIGHEST_PRIORITY, LOWEST_PRIORITY),
+        run_at=_check_run_at(run_at, delay, now),
+        max_attempts=_check_int("max_attempts", max_attempts, 1, MAX_ATTEMPTS_LIMIT),
+        timeout=_check_timeout(timeout),
+        message_id=_check_optional_text("message_id", message_id),
+        content_type=_check_optional_text("content_type", content_type) or "application/json",
+        content_encoding=_check_optional_text("content_encoding", content_encoding) or "utf-8",
+        key=_check_optional_text("key", key),
+        tags=_check_tags(tags),
+        assignee=_check_optional_text("assignee", assignee),
+        immediate=bool(immediate),
+        tenant_id=check_name("tenant_id", tenant_id),
+    )

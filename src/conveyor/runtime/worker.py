@@ -1,0 +1,325 @@
+"""The worker: claims jobs in batches, runs them, heartbeats, writes results in batches.
+
+One asyncio loop per worker process. Claims and completions go to the store in
+batches (one transaction each); a handler's reports are buffered and written
+before its result. Leases are extended by a heartbeat every few seconds, and
+the same tick rescues jobs whose worker stopped heartbeating, so a killed
+worker's jobs run again within ``lease_seconds + heartbeat_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conveyor.domain.errors import ConveyorError
+from conveyor.domain.jobs import DEFAULT_TENANT, ErrorInfo, Job
+from conveyor.domain.outcomes import Failed, Finish, Outcome, decide
+from conveyor.domain.retry import Backoff
+from conveyor.runtime.context import JobContext, Note, Progress, StoredFile, Update
+from conveyor.runtime.executor import execute
+from conveyor.runtime.registry import RegisteredTask, TaskRegistry
+from conveyor.store.protocol import Store, WorkerInfo
+
+log = logging.getLogger("conveyor.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """How a worker claims and runs jobs."""
+
+    tenant_id: str = DEFAULT_TENANT
+    queues: tuple[str, ...] = ()
+    concurrency: int = 10
+    reserved: int | None = None
+    batch_size: int = 100
+    lease_seconds: float = 10.0
+    heartbeat_seconds: float = 2.0
+    poll_seconds: float = 0.5
+    promote_seconds: float = 0.05
+    shutdown_grace: float = 30.0
+    artifact_dir: Path = field(default_factory=lambda: Path("conveyor-data") / "artifacts")
+
+    @property
+    def reserved_slots(self) -> int:
+        """Slots kept for priority-0 and immediate jobs (default: a quarter, at least 1)."""
+        return self.reserved if self.reserved is not None else max(1, self.concurrency // 4)
+
+
+@dataclass(slots=True)
+class _Running:
+    job: Job
+    ctx: JobContext
+    urgent_slot: bool
+    task: asyncio.Task[None] | None = None
+
+
+class Worker:
+    """Runs the registered tasks' jobs from a store until told to stop."""
+
+    def __init__(self, store: Store, registry: TaskRegistry, settings: WorkerSettings) -> None:
+        self.store = store
+        self.registry = registry
+        self.settings = settings
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.queues = settings.queues or tuple(registry.queues()) or ("default",)
+        self._running: dict[int, _Running] = {}
+        self._updates: list[Update] = []
+        self._finishes: list[Finish] = []
+        self._flush_needed = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.concurrency + settings.reserved_slots,
+            thread_name_prefix="conveyor-job",
+        )
+        self._queue_turn = 0
+        self.processed = 0
+
+    # -- slots ----------------------------------------------------------------
+
+    def _busy(self, urgent: bool) -> int:
+        return sum(1 for r in self._running.values() if r.urgent_slot == urgent)
+
+    def _free_normal(self) -> int:
+        return self.settings.concurrency - self._busy(False)
+
+    def _free_reserved(self) -> int:
+        return self.settings.reserved_slots - self._busy(True)
+
+    # -- the main loop --------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set, then drain gracefully and release what is left."""
+        started = self.store.clock()
+        await self.store.register_worker(self._info(started))
+        log.info("worker %s started on queues %s", self.id, ",".join(self.queues))
+        loops = [
+            asyncio.create_task(self._forever(self._heartbeat, self.settings.heartbeat_seconds)),
+            asyncio.create_task(self._forever(self._promote, self.settings.promote_seconds)),
+            asyncio.create_task(self._flush_loop()),
+        ]
+        try:
+            await self._claim_loop(stop)
+            await self._drain()
+        finally:
+            for loop_task in loops:
+                loop_task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            await self._flush()
+            await self.store.unregister_worker(self.id)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            log.info("worker %s stopped after %d jobs", self.id, self.processed)
+
+    def _info(self, started: object) -> WorkerInfo:
+        return WorkerInfo(
+            id=self.id,
+            tenant_id=self.settings.tenant_id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            queues=self.queues,
+            concurrency=self.settings.concurrency,
+            started_at=started,  # type: ignore[arg-type]
+            last_seen_at=self.store.clock(),
+        )
+
+    async def _claim_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                claimed = await self._claim_round()
+            except ConveyorError as exc:
+                log.warning("claim failed, retrying: %s", exc)
+                claimed = 0
+                await _wait_any(stop.wait(), asyncio.sleep(self.settings.poll_seconds))
+            if claimed:
+                continue
+            if self._free_normal() <= 0 and self._free_reserved() <= 0:
+                self._slot_freed.clear()
+                await _wait_any(stop.wait(), self._slot_freed.wait())
+            else:
+                await _wait_any(
+                    stop.wait(),
+                    self._slot_freed_if_full(),
+                    self.store.wait_for_work(self.settings.poll_seconds),
+                )
+
+    async def _slot_freed_if_full(self) -> None:
+        if self._free_normal() > 0:
+            await asyncio.Event().wait()  # never: new work wakes us instead
+        self._slot_freed.clear()
+        await self._slot_freed.wait()
+
+    async def _claim_round(self) -> int:
+        claimed = 0
+        count = len(self.queues)
+        start, self._queue_turn = self._queue_turn, (self._queue_turn + 1) % count
+        for i in range(count):
+            queue = self.queues[(start + i) % count]
+            free = self._free_normal()
+            urgent = free <= 0
+            limit = min(self.settings.batch_size, free if not urgent else self._free_reserved())
+            if limit <= 0:
+                break
+            jobs = await self.store.claim(
+                self.settings.tenant_id,
+                queue,
+                self.id,
+                limit,
+                self.settings.lease_seconds,
+                urgent_only=urgent,
+            )
+            for job in jobs:
+                self._start(job, urgent)
+            claimed += len(jobs)
+        return claimed
+
+    def _start(self, job: Job, urgent_slot: bool) -> None:
+        ctx = JobContext(job, self.settings.artifact_dir, self._updates.append)
+        running = _Running(job, ctx, urgent_slot)
+        self._running[job.id] = running
+        running.task = asyncio.create_task(self._run_job(running))
+
+    async def _run_job(self, running: _Running) -> None:
+        job = running.job
+        task = self.registry.get(job.task)
+        try:
+            outcome = await self._outcome(task, running)
+            finish = decide(
+                outcome,
+                job_id=job.id,
+                attempt=job.attempt,
+                max_attempts=job.max_attempts,
+                backoff=task.settings.backoff if task else Backoff(),
+                now=self.store.clock(),
+            )
+            self._finishes.append(finish)
+            self._flush_needed.set()
+            self.processed += 1
+        finally:
+            self._running.pop(job.id, None)
+            self._slot_freed.set()
+
+    async def _outcome(self, task: RegisteredTask | None, running: _Running) -> Outcome:
+        if task is None:
+            message = f"no handler for task {running.job.task!r} in worker {self.id}"
+            return Failed(ErrorInfo("UnknownTask", message))
+        return await execute(task, running.job, running.ctx, self._pool)
+
+    # -- background loops -------------------------------------------------------
+
+    async def _forever(self, step: Callable[[], Awaitable[None]], every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await step()
+            except ConveyorError as exc:
+                log.warning("%s failed, will retry: %s", step.__name__, exc)
+            except Exception:
+                log.exception("%s failed, will retry", step.__name__)
+
+    async def _heartbeat(self) -> None:
+        held = [(job_id, r.job.attempt) for job_id, r in self._running.items()]
+        still_held = await self.store.heartbeat(self.id, held, self.settings.lease_seconds)
+        for job_id, _ in held:
+            running = self._running.get(job_id)
+            if job_id not in still_held and running and not running.ctx.cancelled:
+                log.warning("job %s was cancelled or lost its lease", job_id)
+                running.ctx.cancel("cancelled or lease lost")
+        await self.store.register_worker(self._info(self.store.clock()))
+        rescued = await self.store.rescue_expired()
+        if rescued:
+            log.warning("rescued %d jobs whose worker stopped heartbeating", len(rescued))
+
+    async def _promote(self) -> None:
+        due = await self.store.next_due_at()
+        if due is not None and due <= self.store.clock():
+            await self.store.promote_due()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await self._flush_needed.wait()
+            self._flush_needed.clear()
+            try:
+                await self._flush()
+            except ConveyorError as exc:
+                log.warning("writing results failed, will retry: %s", exc)
+                await asyncio.sleep(0.5)
+
+    async def _flush(self) -> None:
+        updates, self._updates = self._updates, []
+        finishes, self._finishes = self._finishes, []
+        try:
+            await self._write_updates(updates)
+            accepted = await self.store.finish(finishes)
+        except BaseException:
+            self._updates[:0] = updates
+            self._finishes[:0] = finishes
+            raise
+        for item, ok in zip(finishes, accepted, strict=True):
+            if not ok:
+                log.warning(
+                    "result of job %s attempt %s refused: lease lost", item.job_id, item.attempt
+                )
+
+    async def _write_updates(self, updates: list[Update]) -> None:
+        latest: dict[tuple[int, int], Progress] = {}
+        for update in updates:
+            if isinstance(update, Progress):
+                latest[(update.job_id, update.attempt)] = update
+            elif isinstance(update, Note):
+                await self.store.add_note(update.job_id, update.attempt, update.text)
+            elif isinstance(update, StoredFile):
+                await self.store.add_artifact(
+                    update.job_id,
+                    update.attempt,
+                    update.name,
+                    update.size,
+                    update.sha256,
+                    update.path,
+                )
+        for p in latest.values():
+            await self.store.record_progress(p.job_id, p.attempt, p.fraction, p.message)
+
+    # -- shutdown -----------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        tasks = [r.task for r in self._running.values() if r.task is not None]
+        if tasks:
+            log.info(
+                "waiting up to %s s for %d running jobs", self.settings.shutdown_grace, len(tasks)
+            )
+            await asyncio.wait(tasks, timeout=self.settings.shutdown_grace)
+        await self._release()
+
+    async def _release(self) -> None:
+        """Hand back jobs still running after the grace period, for another worker."""
+        left = list(self._running.values())
+        if not left:
+            return
+        for running in left:
+            running.ctx.cancel("worker shutting down")
+            if running.task is not None:
+                running.task.cancel()
+        held = [(r.job.id, r.job.attempt) for r in left]
+        await self.store.heartbeat(self.id, held, -1.0)  # expire our own leases now
+        await self.store.rescue_expired()
+        log.warning("released %d unfinished jobs", len(left))
+
+
+async def _wait_any(*waits: Awaitable[object]) -> None:
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()

@@ -1,0 +1,1 @@
+"""Use cases: what callers (CLI, SDK, web) ask of Conveyor, scoped to a tenant."""

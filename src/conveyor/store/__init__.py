@@ -1,0 +1,40 @@
+"""Stores: where Conveyor keeps everything. Pick one with :func:`store_from_url`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from conveyor.domain.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from conveyor.store.protocol import Clock, Store
+
+DEFAULT_DATABASE_URL = "sqlite:///conveyor.db"
+
+
+def store_from_url(
+    url: str,
+    *,
+    sqlite_synchronous: str = "FULL",
+    clock: Clock | None = None,
+    create: bool = True,
+) -> Store:
+    """A store for ``sqlite:///path`` or ``postgresql://...``; not opened yet."""
+    from conveyor.domain.jobs import utcnow
+
+    now = clock or utcnow
+    if url.startswith("sqlite:///"):
+        from conveyor.store.sqlite.store import SQLiteStore
+
+        synchronous = sqlite_synchronous.upper()
+        if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise InvalidInput("sqlite_synchronous", "must be OFF, NORMAL, FULL or EXTRA")
+        path = url.removeprefix("sqlite:///")
+        return SQLiteStore(path, synchronous=synchronous, clock=now, create=create)  # type: ignore[arg-type]
+    if url.startswith(("postgresql://", "postgres://")):
+        from conveyor.store.postgres.store import PostgresStore
+
+        return PostgresStore(url, clock=now)
+    raise InvalidInput(
+        "database_url", f"must start with sqlite:/// or postgresql:// (got {url.split(':')[0]!r})"
+    )

@@ -1,0 +1,166 @@
+-- Conveyor's hand-written queries for SQLite. Parameters are :named.
+-- Each section has a twin of the same name in ../postgres/queries.sql.
+
+-- name: insert_job
+INSERT INTO jobs (tenant_id, task, queue, state, priority, run_at, payload, max_attempts,
+                  timeout, message_id, content_type, content_encoding, key, tags, assignee,
+                  immediate, created_at, updated_at)
+VALUES (:tenant_id, :task, :queue, :state, :priority, :run_at, :payload, :max_attempts,
+        :timeout, :message_id, :content_type, :content_encoding, :key, :tags, :assignee,
+        :immediate, :now, :now)
+ON CONFLICT (tenant_id, message_id) WHERE message_id IS NOT NULL DO NOTHING
+RETURNING *
+
+-- name: job_by_message_id
+SELECT * FROM jobs WHERE tenant_id = :tenant_id AND message_id = :message_id
+
+-- name: get_job
+SELECT * FROM jobs WHERE tenant_id = :tenant_id AND id = :id
+
+-- name: insert_event
+INSERT INTO events (tenant_id, job_id, type, data, created_at)
+VALUES (:tenant_id, :job_id, :type, :data, :now)
+
+-- name: queue_settings
+SELECT paused, concurrency FROM queues WHERE tenant_id = :tenant_id AND name = :queue
+
+-- name: count_running_in_queue
+SELECT count(*) FROM jobs WHERE tenant_id = :tenant_id AND queue = :queue AND state = 'running'
+
+-- name: claim_jobs
+UPDATE jobs
+SET state = 'running', attempt = attempt + 1, worker_id = :worker_id,
+    lease_expires_at = :lease_expires_at, started_at = :now, updated_at = :now,
+    progress = NULL, progress_message = NULL
+WHERE id IN (
+    SELECT id FROM jobs INDEXED BY jobs_claimable
+    WHERE tenant_id = :tenant_id AND queue = :queue AND state = 'available'
+    ORDER BY priority, run_at, id
+    LIMIT :limit
+)
+RETURNING *
+
+-- name: claim_urgent_jobs
+UPDATE jobs
+SET state = 'running', attempt = attempt + 1, worker_id = :worker_id,
+    lease_expires_at = :lease_expires_at, started_at = :now, updated_at = :now,
+    progress = NULL, progress_message = NULL
+WHERE id IN (
+    SELECT id FROM jobs INDEXED BY jobs_claimable_urgent
+    WHERE tenant_id = :tenant_id AND queue = :queue AND state = 'available'
+      AND (priority = 0 OR immediate = 1)
+    ORDER BY priority, run_at, id
+    LIMIT :limit
+)
+RETURNING *
+
+-- name: heartbeat
+UPDATE jobs SET lease_expires_at = :lease_expires_at
+WHERE state = 'running' AND worker_id = :worker_id
+  AND (id, attempt) IN (SELECT value ->> 0, value ->> 1 FROM json_each(:held))
+RETURNING id
+
+-- name: finish_job
+UPDATE jobs
+SET state = :state, run_at = coalesce(:run_at, run_at), result = :result, error = :error,
+    lease_expires_at = NULL, updated_at = :now, finished_at = :finished_at,
+    progress = CASE WHEN :state = 'completed' THEN 1.0 ELSE progress END
+WHERE id = :id AND attempt = :attempt AND state = 'running'
+RETURNING id, tenant_id, task, queue, worker_id, started_at
+
+-- name: insert_attempt
+INSERT INTO job_attempts (job_id, attempt, tenant_id, worker_id, started_at, finished_at,
+                          outcome, error)
+VALUES (:job_id, :attempt, :tenant_id, :worker_id, :started_at, :now, :outcome, :error)
+ON CONFLICT (job_id, attempt) DO NOTHING
+
+-- name: rescue_expired
+UPDATE jobs
+SET state = CASE WHEN attempt >= max_attempts THEN 'discarded' ELSE 'available' END,
+    lease_expires_at = NULL, error = :error, updated_at = :now,
+    finished_at = CASE WHEN attempt >= max_attempts THEN :now END
+WHERE id IN (
+    SELECT id FROM jobs INDEXED BY jobs_leased
+    WHERE state = 'running' AND lease_expires_at < :now
+    LIMIT 1000
+)
+RETURNING id, tenant_id, task, queue, state, attempt, worker_id, started_at
+
+-- name: promote_due
+UPDATE jobs SET state = 'available', updated_at = :now
+WHERE id IN (
+    SELECT id FROM jobs INDEXED BY jobs_waiting
+    WHERE state IN ('scheduled', 'retryable') AND run_at <= :now
+    ORDER BY run_at
+    LIMIT :limit
+)
+RETURNING id, tenant_id, task, queue
+
+-- name: next_due_at
+SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'retryable')
+
+-- name: set_state
+UPDATE jobs
+SET state = :to_state, updated_at = :now, finished_at = :finished_at,
+    lease_expires_at = NULL, run_at = coalesce(:run_at, run_at),
+    max_attempts = :max_attempts, result = :result, error = :error
+WHERE tenant_id = :tenant_id AND id = :id AND state = :from_state
+RETURNING *
+
+-- name: record_progress
+UPDATE jobs SET progress = :progress, progress_message = :message, updated_at = :now
+WHERE id = :id AND attempt = :attempt AND state = 'running'
+RETURNING tenant_id
+
+-- name: touch_running
+UPDATE jobs SET updated_at = :now
+WHERE id = :id AND attempt = :attempt AND state = 'running'
+RETURNING tenant_id
+
+-- name: insert_artifact
+INSERT INTO artifacts (tenant_id, job_id, name, size, sha256, path, created_at)
+VALUES (:tenant_id, :job_id, :name, :size, :sha256, :path, :now)
+RETURNING *
+
+-- name: list_artifacts
+SELECT * FROM artifacts WHERE tenant_id = :tenant_id AND job_id = :job_id ORDER BY id
+
+-- name: list_attempts
+SELECT * FROM job_attempts WHERE tenant_id = :tenant_id AND job_id = :job_id ORDER BY attempt
+
+-- name: pause_queue
+INSERT INTO queues (tenant_id, name, paused, updated_at)
+VALUES (:tenant_id, :queue, :paused, :now)
+ON CONFLICT (tenant_id, name) DO UPDATE SET paused = excluded.paused, updated_at = excluded.updated_at
+
+-- name: limit_queue
+INSERT INTO queues (tenant_id, name, concurrency, updated_at)
+VALUES (:tenant_id, :queue, :concurrency, :now)
+ON CONFLICT (tenant_id, name) DO UPDATE
+SET concurrency = excluded.concurrency, updated_at = excluded.updated_at
+
+-- name: queue_rows
+SELECT name, paused, concurrency FROM queues WHERE tenant_id = :tenant_id
+
+-- name: count_jobs
+SELECT queue, state, count(*) AS n FROM jobs WHERE tenant_id = :tenant_id GROUP BY queue, state
+
+-- name: list_events
+SELECT * FROM events
+WHERE id > :after_id AND (:tenant_id IS NULL OR tenant_id = :tenant_id)
+ORDER BY id
+LIMIT :limit
+
+-- name: upsert_worker
+INSERT INTO workers (id, tenant_id, hostname, pid, queues, concurrency, started_at, last_seen_at)
+VALUES (:id, :tenant_id, :hostname, :pid, :queues, :concurrency, :started_at, :now)
+ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at
+
+-- name: delete_worker
+DELETE FROM workers WHERE id = :id
+
+-- name: list_workers
+SELECT * FROM workers WHERE tenant_id = :tenant_id ORDER BY started_at
+
+-- name: tenant_status
+SELECT status FROM tenants WHERE id = :tenant_id

@@ -1,0 +1,762 @@
+"""The SQLite store: the embedded default.
+
+One connection, used from one thread, in WAL mode. Every write transaction
+starts with ``BEGIN IMMEDIATE`` (a deferred transaction that upgrades to a write
+fails at once with SQLITE_BUSY, ignoring ``busy_timeout``). Each public method
+runs one whole transaction in that thread, so a claim or a batch of completions
+is one hop from the event loop and one commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from conveyor.domain.errors import InvalidInput, NotFound, SchemaOutdated, StoreUnavailable
+from conveyor.domain.events import ARRIVAL_EVENT, Event, EventType
+from conveyor.domain.jobs import Artifact, Attempt, Job, JobFilter, NewJob, check_name, utcnow
+from conveyor.domain.lifecycle import TERMINAL, Action, JobState, transition
+from conveyor.domain.outcomes import Finish
+from conveyor.store import rows
+from conveyor.store.listing import compile_query, job_list_query
+from conveyor.store.protocol import Clock, QueueInfo, WorkerInfo
+from conveyor.store.queries import load_queries, migration_files
+
+T = TypeVar("T")
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+_LOST = {"type": "LeaseExpired", "message": "the worker stopped heartbeating", "traceback": ""}
+
+
+def to_db(moment: datetime | None) -> float | None:
+    """Times are stored as UTC seconds since the epoch."""
+    return None if moment is None else moment.timestamp()
+
+
+def from_db(value: Any) -> datetime:
+    """The inverse of :func:`to_db`."""
+    return datetime.fromtimestamp(float(value), UTC)
+
+
+class SQLiteStore:
+    """The :class:`~conveyor.store.protocol.Store` on one SQLite file."""
+
+    dialect = "sqlite"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: Synchronous = "FULL",
+        busy_timeout_ms: int = 10_000,
+        clock: Clock = utcnow,
+        create: bool = True,
+    ) -> None:
+        self.path = str(path)
+        self.create = create
+        self.synchronous = synchronous
+        self.busy_timeout_ms = busy_timeout_ms
+        self.clock = clock
+        self._sql = load_queries("sqlite")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conveyor-sqlite")
+        self._conn: sqlite3.Connection | None = None
+        self._wakeup = asyncio.Event()
+        self._data_version = -1
+
+    # -- plumbing ---------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"SQLite database {self.path}: {exc}") from exc
+        except sqlite3.IntegrityError as exc:
+            if "FOREIGN KEY" in str(exc):
+                raise NotFound("the tenant or job referred to does not exist") from None
+            raise
+
+    def _connect(self) -> None:
+        if self.path != ":memory:" and not self.create and not Path(self.path).exists():
+            raise StoreUnavailable(
+                f"there is no database at {self.path}: create it with `conveyor db upgrade`"
+            )
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open SQLite database {self.path}: {exc}") from None
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self._conn = conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The open connection (only touched from the store's thread)."""
+        if self._conn is None:
+            raise StoreUnavailable("the store is not open")
+        return self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _q(self, name: str) -> str:
+        return self._sql[name]
+
+    def _now(self) -> float:
+        return self.clock().timestamp()
+
+    def _event(
+        self,
+        conn: sqlite3.Connection,
+        tenant_id: str,
+        job_id: int | None,
+        kind: EventType,
+        data: dict[str, Any],
+        now: float,
+    ) -> None:
+        conn.execute(
+            self._q("insert_event"),
+            {
+                "tenant_id": tenant_id,
+                "job_id": job_id,
+                "type": str(kind),
+                "data": json.dumps(data, separators=(",", ":")),
+                "now": now,
+            },
+        )
+
+    def _job(self, row: sqlite3.Row) -> Job:
+        return rows.job_from_row(row, from_db)
+
+    # -- lifecycle --------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the file (created if missing) and set WAL and durability."""
+        await self._run(self._connect)
+
+    async def close(self) -> None:
+        """Close the connection and the store's thread."""
+        if self._conn is not None:
+            await self._run(self.conn.close)
+            self._conn = None
+        self._executor.shutdown(wait=True)
+
+    def _schema_version(self) -> int:
+        exists = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+        if not exists:
+            return 0
+        row = self.conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    async def schema_version(self) -> int:
+        """The highest migration applied."""
+        return await self._run(self._schema_version)
+
+    def _migrate(self) -> list[int]:
+        applied = []
+        with self._write() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            )
+            current = self._schema_version()
+            for version, name, sql in migration_files(self.dialect):
+                if version <= current:
+                    continue
+                for statement in _split_statements(sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, self._now())
+                )
+                applied.append(version)
+        return applied
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations in one transaction."""
+        return await self._run(self._migrate)
+
+    async def check_schema(self) -> None:
+        """Raise ``SchemaOutdated`` unless every migration is applied."""
+        current = await self.schema_version()
+        required = migration_files(self.dialect)[-1][0]
+        if current < required:
+            raise SchemaOutdated(current, required)
+
+    # -- enqueue and read ---------------------------------------------------
+
+    def _enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
+        now_dt = self.clock()
+        now = now_dt.timestamp()
+        created: list[Job] = []
+        with self._write() as conn:
+            for job in jobs:
+                state = job.initial_state(now_dt)
+                row = conn.execute(self._q("insert_job"), _job_params(job, state, now)).fetchone()
+                if row is None:  # the message_id was seen before: return the first job
+                    row = conn.execute(
+                        self._q("job_by_message_id"),
+                        {"tenant_id": job.tenant_id, "message_id": job.message_id},
+                    ).fetchone()
+                    created.append(self._job(row))
+                    continue
+                self._event(
+                    conn,
+                    job.tenant_id,
+                    row["id"],
+                    EventType.JOB_ENQUEUED,
+                    {"task": job.task, "queue": job.queue, "state": str(state)},
+                    now,
+                )
+                created.append(self._job(row))
+        self._wakeup.set()
+        return created
+
+    async def enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
+        """Insert jobs in one transaction; a known ``message_id`` returns the first job."""
+        if not jobs:
+            return []
+        return await self._run(self._enqueue, jobs)
+
+    def _get_job(self, tenant_id: str, job_id: int) -> Job:
+        row = self.conn.execute(
+            self._q("get_job"), {"tenant_id": tenant_id, "id": job_id}
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"job {job_id} does not exist")
+        return self._job(row)
+
+    async def get_job(self, tenant_id: str, job_id: int) -> Job:
+        """One job, or ``NotFound``."""
+        return await self._run(self._get_job, tenant_id, job_id)
+
+    def _list_jobs(self, tenant_id: str, filters: JobFilter) -> list[Job]:
+        sql, params = compile_query(self.dialect, job_list_query(self.dialect, tenant_id, filters))
+        return [self._job(r) for r in self.conn.execute(sql, params)]
+
+    async def list_jobs(self, tenant_id: str, filters: JobFilter) -> list[Job]:
+        """Jobs matching ``filters``."""
+        return await self._run(self._list_jobs, tenant_id, filters)
+
+    def _select(self, name: str, params: dict[str, Any]) -> list[sqlite3.Row]:
+        return list(self.conn.execute(self._q(name), params))
+
+    async def list_attempts(self, tenant_id: str, job_id: int) -> list[Attempt]:
+        """A job's finished attempts, oldest first."""
+        found = await self._run(
+            self._select, "list_attempts", {"tenant_id": tenant_id, "job_id": job_id}
+        )
+        return [rows.attempt_from_row(r, from_db) for r in found]
+
+    # -- claim, heartbeat, finish --------------------------------------------
+
+    def _claim(
+        self,
+        tenant_id: str,
+        queue: str,
+        worker_id: str,
+        limit: int,
+        lease_seconds: float,
+        urgent_only: bool,
+    ) -> list[Job]:
+        now = self._now()
+        with self._write() as conn:
+            key = {"tenant_id": tenant_id, "queue": queue}
+            settings = conn.execute(self._q("queue_settings"), key).fetchone()
+            if settings is not None:
+                if settings["paused"]:
+                    return []
+                if settings["concurrency"] is not None:
+                    running = conn.execute(self._q("count_running_in_queue"), key).fetchone()[0]
+                    limit = min(limit, settings["concurrency"] - running)
+            if limit <= 0:
+                return []
+            status = conn.execute(self._q("tenant_status"), {"tenant_id": tenant_id}).fetchone()
+            if status is None or status[0] != "active":
+                return []
+            claimed = conn.execute(
+                self._q("claim_urgent_jobs" if urgent_only else "claim_jobs"),
+                {
+                    **key,
+                    "worker_id": worker_id,
+                    "limit": limit,
+                    "now": now,
+                    "lease_expires_at": now + lease_seconds,
+                },
+            ).fetchall()
+            jobs = sorted((self._job(r) for r in claimed), key=_claim_order)
+            for job in jobs:
+                self._event(
+                    conn,
+                    tenant_id,
+                    job.id,
+                    EventType.JOB_STARTED,
+                    {"attempt": job.attempt, "worker_id": worker_id, "task": job.task},
+                    now,
+                )
+        return jobs
+
+    async def claim(
+        self,
+        tenant_id: str,
+        queue: str,
+        worker_id: str,
+        limit: int,
+        lease_seconds: float,
+        urgent_only: bool = False,
+    ) -> list[Job]:
+        """Move up to ``limit`` available jobs of a queue to running, in claim order."""
+        return await self._run(
+            self._claim, tenant_id, queue, worker_id, limit, lease_seconds, urgent_only
+        )
+
+    def _heartbeat(
+        self, worker_id: str, held: Sequence[tuple[int, int]], lease_seconds: float
+    ) -> set[int]:
+        with self._write() as conn:
+            extended = conn.execute(
+                self._q("heartbeat"),
+                {
+                    "worker_id": worker_id,
+                    "held": json.dumps([list(pair) for pair in held]),
+                    "lease_expires_at": self._now() + lease_seconds,
+                },
+            ).fetchall()
+        return {r["id"] for r in extended}
+
+    async def heartbeat(
+        self, worker_id: str, held: Sequence[tuple[int, int]], lease_seconds: float
+    ) -> set[int]:
+        """Extend the leases of (job id, attempt) pairs; return the ids still held."""
+        if not held:
+            return set()
+        return await self._run(self._heartbeat, worker_id, held, lease_seconds)
+
+    def _finish(self, finishes: Sequence[Finish]) -> list[bool]:
+        now = self._now()
+        accepted = []
+        with self._write() as conn:
+            for item in finishes:
+                error = item.error.to_dict() if item.error else None
+                row = conn.execute(
+                    self._q("finish_job"),
+                    {
+                        "id": item.job_id,
+                        "attempt": item.attempt,
+                        "state": str(item.state),
+                        "run_at": to_db(item.run_at),
+                        "result": rows.dump_json(item.result),
+                        "error": rows.dump_json(error),
+                        "now": now,
+                        "finished_at": now if item.state in TERMINAL else None,
+                    },
+                ).fetchone()
+                accepted.append(row is not None)
+                if row is None:
+                    continue
+                self._record_attempt(conn, row, item.attempt, item.outcome, error, now)
+                data: dict[str, Any] = {"attempt": item.attempt, "task": row["task"]}
+                if error:
+                    data["error"] = {"type": error["type"], "message": error["message"]}
+                if item.run_at is not None:
+                    data["retry_at"] = item.run_at.isoformat()
+                self._event(conn, row["tenant_id"], item.job_id, item.event, data, now)
+        return accepted
+
+    def _record_attempt(
+        self,
+        conn: sqlite3.Connection,
+        row: sqlite3.Row,
+        attempt: int,
+        outcome: str,
+        error: dict[str, str] | None,
+        now: float,
+    ) -> None:
+        conn.execute(
+            self._q("insert_attempt"),
+            {
+                "job_id": row["id"],
+                "attempt": attempt,
+                "tenant_id": row["tenant_id"],
+                "worker_id": row["worker_id"] or "",
+                "started_at": row["started_at"] if row["started_at"] is not None else now,
+                "now": now,
+                "outcome": outcome,
+                "error": rows.dump_json(error),
+            },
+        )
+
+    async def finish(self, finishes: Sequence[Finish]) -> list[bool]:
+        """End attempts; an item whose attempt lost its lease is refused (``False``)."""
+        if not finishes:
+            return []
+        return await self._run(self._finish, finishes)
+
+    def _rescue_expired(self) -> list[int]:
+        now = self._now()
+        with self._write() as conn:
+            rescued = conn.execute(
+                self._q("rescue_expired"), {"now": now, "error": json.dumps(_LOST)}
+            ).fetchall()
+            for row in rescued:
+                self._record_attempt(conn, row, row["attempt"], "lost", _LOST, now)
+                kind = (
+                    EventType.JOB_DISCARDED
+                    if row["state"] == JobState.DISCARDED
+                    else EventType.JOB_RESCUED
+                )
+                data = {
+                    "attempt": row["attempt"],
+                    "worker_id": row["worker_id"],
+                    "reason": "lease expired",
+                }
+                self._event(conn, row["tenant_id"], row["id"], kind, data, now)
+        if rescued:
+            self._wakeup.set()
+        return [r["id"] for r in rescued]
+
+    async def rescue_expired(self) -> list[int]:
+        """Return jobs whose lease expired to available (or discarded); their ids."""
+        return await self._run(self._rescue_expired)
+
+    def _promote_due(self, limit: int) -> int:
+        now = self._now()
+        with self._write() as conn:
+            promoted = conn.execute(self._q("promote_due"), {"now": now, "limit": limit}).fetchall()
+            for row in promoted:
+                data = {"task": row["task"], "queue": row["queue"]}
+                self._event(conn, row["tenant_id"], row["id"], EventType.JOB_AVAILABLE, data, now)
+        if promoted:
+            self._wakeup.set()
+        return len(promoted)
+
+    async def promote_due(self, limit: int = 1000) -> int:
+        """Make scheduled and retryable jobs whose time has come available."""
+        return await self._run(self._promote_due, limit)
+
+    def _next_due_at(self) -> datetime | None:
+        value = self.conn.execute(self._q("next_due_at")).fetchone()[0]
+        return None if value is None else from_db(value)
+
+    async def next_due_at(self) -> datetime | None:
+        """When the earliest waiting job becomes due, if any."""
+        return await self._run(self._next_due_at)
+
+    # -- single-job operations -------------------------------------------------
+
+    def _change_state(
+        self, tenant_id: str, job_id: int, action: Action, to_state: JobState, reason: str
+    ) -> Job:
+        now = self._now()
+        with self._write() as conn:
+            job = self._get_job(tenant_id, job_id)
+            transition(action, job.state, to_state, job_id)
+            retrying = action is Action.RETRY
+            max_attempts = max(job.max_attempts, job.attempt + 1) if retrying else job.max_attempts
+            row = conn.execute(
+                self._q("set_state"),
+                {
+                    "tenant_id": tenant_id,
+                    "id": job_id,
+                    "from_state": str(job.state),
+                    "to_state": str(to_state),
+                    "now": now,
+                    "finished_at": now if to_state in TERMINAL else None,
+                    "run_at": now if retrying else None,
+                    "max_attempts": max_attempts,
+                    "result": None if retrying else rows.dump_json(job.result),
+                    "error": None
+                    if retrying
+                    else rows.dump_json(job.error and job.error.to_dict()),
+                },
+            ).fetchone()
+            if job.state is JobState.RUNNING:
+                cancelled = {"type": "Cancelled", "message": reason, "traceback": ""}
+                self._record_attempt(conn, row, job.attempt, "cancelled", cancelled, now)
+            kind = EventType.JOB_RETRIED if retrying else ARRIVAL_EVENT[to_state]
+            data = {"from": str(job.state), "reason": reason}
+            self._event(conn, tenant_id, job_id, kind, data, now)
+        if retrying:
+            self._wakeup.set()
+        return self._job(row)
+
+    async def cancel_job(self, tenant_id: str, job_id: int, reason: str) -> Job:
+        """Cancel a job that has not finished, or raise ``IllegalTransition``."""
+        return await self._run(
+            self._change_state, tenant_id, job_id, Action.CANCEL, JobState.CANCELLED, reason
+        )
+
+    async def retry_job(self, tenant_id: str, job_id: int) -> Job:
+        """Make a finished job available again, keeping its history."""
+        return await self._run(
+            self._change_state, tenant_id, job_id, Action.RETRY, JobState.AVAILABLE, "retried"
+        )
+
+    def _on_running(
+        self, query: str, params: dict[str, Any], kind: EventType, data: dict[str, Any]
+    ) -> bool:
+        now = self._now()
+        with self._write() as conn:
+            row = conn.execute(self._q(query), {**params, "now": now}).fetchone()
+            if row is None:
+                return False
+            self._event(conn, row["tenant_id"], params["id"], kind, data, now)
+        return True
+
+    async def record_progress(
+        self, job_id: int, attempt: int, fraction: float, message: str | None
+    ) -> bool:
+        """Store a running attempt's progress; ``False`` if it lost its lease."""
+        params = {"id": job_id, "attempt": attempt, "progress": fraction, "message": message}
+        data = {"attempt": attempt, "progress": fraction, "message": message}
+        return await self._run(
+            self._on_running, "record_progress", params, EventType.JOB_PROGRESS, data
+        )
+
+    async def add_note(self, job_id: int, attempt: int, text: str) -> bool:
+        """Append a note to a running attempt; ``False`` if it lost its lease."""
+        params = {"id": job_id, "attempt": attempt}
+        data = {"attempt": attempt, "text": text}
+        return await self._run(self._on_running, "touch_running", params, EventType.JOB_NOTE, data)
+
+    def _add_artifact(
+        self, job_id: int, attempt: int, name: str, size: int, sha256: str, path: str
+    ) -> Artifact:
+        now = self._now()
+        with self._write() as conn:
+            owner = conn.execute(
+                self._q("touch_running"), {"id": job_id, "attempt": attempt, "now": now}
+            ).fetchone()
+            if owner is None:
+                raise NotFound(f"job {job_id} attempt {attempt} is not running")
+            row = conn.execute(
+                self._q("insert_artifact"),
+                {
+                    "tenant_id": owner["tenant_id"],
+                    "job_id": job_id,
+                    "name": name,
+                    "size": size,
+                    "sha256": sha256,
+                    "path": path,
+                    "now": now,
+                },
+            ).fetchone()
+            data = {"name": name, "size": size, "sha256": sha256}
+            self._event(conn, owner["tenant_id"], job_id, EventType.JOB_ARTIFACT, data, now)
+        return rows.artifact_from_row(row, from_db)
+
+    async def add_artifact(
+        self, job_id: int, attempt: int, name: str, size: int, sha256: str, path: str
+    ) -> Artifact:
+        """Record a file a running attempt produced."""
+        return await self._run(self._add_artifact, job_id, attempt, name, size, sha256, path)
+
+    async def list_artifacts(self, tenant_id: str, job_id: int) -> list[Artifact]:
+        """A job's files, oldest first."""
+        found = await self._run(
+            self._select, "list_artifacts", {"tenant_id": tenant_id, "job_id": job_id}
+        )
+        return [rows.artifact_from_row(r, from_db) for r in found]
+
+    # -- queues, stats, events, workers ------------------------------------------
+
+    def _set_queue(
+        self, query: str, tenant_id: str, name: str, value: dict[str, Any], kind: EventType
+    ) -> QueueInfo:
+        check_name("queue", name)
+        now = self._now()
+        with self._write() as conn:
+            conn.execute(
+                self._q(query), {"tenant_id": tenant_id, "queue": name, "now": now, **value}
+            )
+            self._event(conn, tenant_id, None, kind, {"queue": name, **value}, now)
+        return next(q for q in self._list_queues(tenant_id) if q.name == name)
+
+    async def pause_queue(self, tenant_id: str, name: str, paused: bool) -> QueueInfo:
+        """Pause (no new claims) or resume a queue."""
+        kind = EventType.QUEUE_PAUSED if paused else EventType.QUEUE_RESUMED
+        return await self._run(
+            self._set_queue, "pause_queue", tenant_id, name, {"paused": paused}, kind
+        )
+
+    async def limit_queue(self, tenant_id: str, name: str, concurrency: int | None) -> QueueInfo:
+        """Cap how many of a queue's jobs run at once across all workers."""
+        if concurrency is not None and concurrency < 0:
+            raise InvalidInput("concurrency", "must be zero or more")
+        return await self._run(
+            self._set_queue,
+            "limit_queue",
+            tenant_id,
+            name,
+            {"concurrency": concurrency},
+            EventType.QUEUE_CHANGED,
+        )
+
+    def _count_jobs(self, tenant_id: str) -> dict[tuple[str, JobState], int]:
+        found = self._select("count_jobs", {"tenant_id": tenant_id})
+        return {(r["queue"], JobState(r["state"])): r["n"] for r in found}
+
+    async def count_jobs(self, tenant_id: str) -> dict[tuple[str, JobState], int]:
+        """Job counts by (queue, state)."""
+        return await self._run(self._count_jobs, tenant_id)
+
+    def _list_queues(self, tenant_id: str) -> list[QueueInfo]:
+        settings = {r["name"]: r for r in self._select("queue_rows", {"tenant_id": tenant_id})}
+        counts = self._count_jobs(tenant_id)
+        names = sorted(set(settings) | {queue for queue, _ in counts})
+        return [
+            QueueInfo(
+                name=name,
+                paused=bool(settings[name]["paused"]) if name in settings else False,
+                concurrency=settings[name]["concurrency"] if name in settings else None,
+                counts={state: n for (queue, state), n in counts.items() if queue == name},
+            )
+            for name in names
+        ]
+
+    async def list_queues(self, tenant_id: str) -> list[QueueInfo]:
+        """Every queue that has settings or jobs, with counts by state."""
+        return await self._run(self._list_queues, tenant_id)
+
+    async def list_events(
+        self, tenant_id: str | None, after_id: int = 0, limit: int = 100
+    ) -> list[Event]:
+        """Committed events after a cursor, in order (SQLite commits in id order)."""
+        found = await self._run(
+            self._select,
+            "list_events",
+            {"tenant_id": tenant_id, "after_id": after_id, "limit": limit},
+        )
+        return [rows.event_from_row(r, from_db) for r in found]
+
+    def _upsert_worker(self, worker: WorkerInfo) -> None:
+        with self._write() as conn:
+            conn.execute(
+                self._q("upsert_worker"),
+                {
+                    "id": worker.id,
+                    "tenant_id": worker.tenant_id,
+                    "hostname": worker.hostname,
+                    "pid": worker.pid,
+                    "queues": json.dumps(list(worker.queues)),
+                    "concurrency": worker.concurrency,
+                    "started_at": to_db(worker.started_at),
+                    "now": self._now(),
+                },
+            )
+
+    async def register_worker(self, worker: WorkerInfo) -> None:
+        """Record (or refresh) a worker's presence."""
+        await self._run(self._upsert_worker, worker)
+
+    def _delete_worker(self, worker_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(self._q("delete_worker"), {"id": worker_id})
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        """Forget a worker that stopped."""
+        await self._run(self._delete_worker, worker_id)
+
+    async def list_workers(self, tenant_id: str) -> list[WorkerInfo]:
+        """Workers seen recently."""
+        found = await self._run(self._select, "list_workers", {"tenant_id": tenant_id})
+        return [
+            WorkerInfo(
+                id=r["id"],
+                tenant_id=r["tenant_id"],
+                hostname=r["hostname"],
+                pid=r["pid"],
+                queues=tuple(json.loads(r["queues"])),
+                concurrency=r["concurrency"],
+                started_at=from_db(r["started_at"]),
+                last_seen_at=from_db(r["last_seen_at"]),
+            )
+            for r in found
+        ]
+
+    # -- wake-ups -------------------------------------------------------------
+
+    def _changed_elsewhere(self) -> bool:
+        version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+        changed = version != self._data_version
+        self._data_version = version
+        return changed
+
+    async def wait_for_work(self, max_wait: float) -> None:
+        """Wake on this process's writes at once, on other processes' within ~20 ms."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait
+        while not self._wakeup.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            try:
+                async with asyncio.timeout(min(remaining, 0.02)):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                if await self._run(self._changed_elsewhere):
+                    break
+        self._wakeup.clear()
+
+
+def _error_json(job: Job) -> str | None:
+    return rows.dump_json(job.error.to_dict()) if job.error else None
+
+
+def _claim_order(job: Job) -> tuple[int, datetime, int]:
+    return (job.priority, job.run_at, job.id)
+
+
+def _job_params(job: NewJob, state: JobState, now: float) -> dict[str, Any]:
+    return {
+        "tenant_id": job.tenant_id,
+        "task": job.task,
+        "queue": job.queue,
+        "state": str(state),
+        "priority": job.priority,
+        "run_at": job.run_at.timestamp(),
+        "payload": job.payload_json(),
+        "max_attempts": job.max_attempts,
+        "timeout": job.timeout,
+        "message_id": job.message_id,
+        "content_type": job.content_type,
+        "content_encoding": job.content_encoding,
+        "key": job.key,
+        "tags": json.dumps(list(job.tags)),
+        "assignee": job.assignee,
+        "immediate": int(job.immediate),
+        "now": now,
+    }
+
+
+def _split_statements(sql: str) -> list[str]:
+    """Split a migration into statements (our migrations hold no ';' in literals)."""
+    return [s.strip() for s in sql.split(";") if s.strip() and not _only_comments(s)]
+
+
+def _only_comments(chunk: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("--") for line in chunk.splitlines())
+
+
+__all__ = ["SQLiteStore", "from_db", "to_db"]

@@ -1,0 +1,117 @@
+"""Shared fixtures: real stores on SQLite (a temp file) and PostgreSQL (a database per run).
+
+Outside CI a test whose service is unreachable is skipped with the reason; with
+``CI=true`` it fails instead, so CI never passes by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conveyor.store.protocol import Store
+from conveyor.store.sqlite.store import SQLiteStore
+
+PG_ADMIN_URL = os.environ.get(
+    "CONVEYOR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def service_missing(reason: str) -> None:
+    """Skip locally, fail in CI."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: service-backed tests must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _database_url(admin_url: str, name: str) -> str:
+    base, _, _ = admin_url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database created for this test run, migrated, dropped at the end."""
+    name = f"conveyor_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        service_missing(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc}")
+    url = _database_url(PG_ADMIN_URL, name)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_migrated(pg_url: str) -> str:
+    import asyncio
+
+    from conveyor.store.postgres.store import PostgresStore
+
+    async def migrate() -> None:
+        store = PostgresStore(pg_url)
+        await store.open()
+        try:
+            await store.migrate()
+        finally:
+            await store.close()
+
+    asyncio.run(migrate())
+    return pg_url
+
+
+def _truncate(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "TRUNCATE jobs, job_attempts, events, artifacts, queues, workers RESTART IDENTITY CASCADE"
+        )
+        conn.execute("DELETE FROM tenants WHERE id <> 'default'")
+        conn.execute("UPDATE tenants SET status = 'active'")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A migrated, empty database of the parametrised kind."""
+    if store_kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'conveyor.db'}"
+    url = str(request.getfixturevalue("pg_migrated"))
+    _truncate(url)
+    return url
+
+
+@pytest.fixture
+async def store(database_url: str, store_kind: str) -> AsyncIterator[Store]:
+    """An open store on a migrated, empty database; runs every test on both dialects."""
+    s: Store
+    if store_kind == "sqlite":
+        s = SQLiteStore(database_url.removeprefix("sqlite:///"), synchronous="NORMAL")
+    else:
+        from conveyor.store.postgres.store import PostgresStore
+
+        s = PostgresStore(database_url)
+    await s.open()
+    await s.migrate()
+    try:
+        yield s
+    finally:
+        await s.close()

@@ -1,0 +1,379 @@
+"""What only PostgreSQL has to prove: plans, row locks across processes, commit order.
+
+Each test opens its own :class:`PostgresStore` instances on the session's migrated
+database (emptied first), because the point is several connections at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from conveyor.domain.errors import StoreUnavailable
+from conveyor.domain.events import EventType
+from conveyor.domain.jobs import new_job
+from conveyor.domain.lifecycle import JobState
+from conveyor.domain.outcomes import Finish
+from conveyor.store.postgres.store import PostgresStore
+from conveyor.store.queries import load_queries
+from tests.conftest import _truncate
+
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
+
+TENANT = "default"
+
+
+@pytest.fixture
+def pg(pg_migrated: str) -> str:
+    """The migrated database, emptied."""
+    _truncate(pg_migrated)
+    return pg_migrated
+
+
+@pytest.fixture
+async def stores(pg: str) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
+    """Two stores with pools of their own, like two worker processes."""
+    first, second = PostgresStore(pg, pool_size=8), PostgresStore(pg, pool_size=8)
+    await first.open()
+    await second.open()
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
+def _completed(job_id: int, attempt: int) -> Finish:
+    return Finish(job_id, attempt, JobState.COMPLETED, EventType.JOB_SUCCEEDED)
+
+
+# -- the claim's plan ---------------------------------------------------------------------
+
+
+def _picked_subquery(sql: str) -> str:
+    """The ``picked AS (...)`` part of a claim statement."""
+    start = sql.index("(", sql.index("picked AS")) + 1
+    depth, end = 1, start
+    while depth:
+        depth += {"(": 1, ")": -1}.get(sql[end], 0)
+        end += 1
+    return sql[start : end - 1]
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+def _assert_walks_claimable_index(plan: dict[str, Any]) -> None:
+    scans = [n for n in _nodes(plan) if n.get("Relation Name") == "jobs"]
+    assert scans, plan
+    for node in scans:
+        assert node["Node Type"] in ("Index Scan", "Index Only Scan"), node
+        assert node["Index Name"] == "jobs_claimable", node
+
+
+@pytest.fixture(scope="module")
+def stale_statistics(pg_migrated: str) -> Iterator[psycopg.Connection[Any]]:
+    """200,000 jobs analysed while available, then 190,000 completed without re-analysing."""
+    _truncate(pg_migrated)
+    with psycopg.connect(pg_migrated, autocommit=True) as conn:
+        conn.execute("ALTER TABLE jobs SET (autovacuum_enabled = false)")
+        try:
+            conn.execute(
+                """
+                INSERT INTO jobs (tenant_id, task, queue, state, priority, run_at, payload,
+                                  max_attempts, content_type, content_encoding,
+                                  created_at, updated_at)
+                SELECT 'default', 'bulk.task', 'bulk', 'available', g % 3,
+                       now() + g * interval '1 ms', '{}', 3, 'application/json', 'utf-8',
+                       now(), now()
+                FROM generate_series(1, 200000) AS g
+                """
+            )
+            conn.execute("ANALYZE jobs")
+            conn.execute(
+                """
+                UPDATE jobs SET state = 'completed', attempt = 1
+                WHERE id IN (SELECT id FROM jobs ORDER BY priority, run_at, id LIMIT 190000)
+                """
+            )
+            yield conn
+        finally:
+            conn.execute("ALTER TABLE jobs RESET (autovacuum_enabled)")
+    _truncate(pg_migrated)
+
+
+def test_the_claim_walks_the_claimable_index_with_stale_statistics(
+    stale_statistics: psycopg.Connection[Any],
+) -> None:
+    conn = stale_statistics
+    picked = _picked_subquery(load_queries("postgres")["claim_jobs"])
+    params = {"tenant_id": TENANT, "queue": "bulk", "limit": 10}
+    (plan,) = conn.execute("EXPLAIN (FORMAT JSON) " + picked, params).fetchone()  # type: ignore[misc]
+    _assert_walks_claimable_index(plan[0]["Plan"])
+
+
+def test_the_generic_plan_of_the_claim_walks_the_claimable_index_too(
+    stale_statistics: psycopg.Connection[Any],
+) -> None:
+    # After five executions a prepared statement may switch to a generic plan,
+    # planned without the parameter values.
+    conn = stale_statistics
+    picked = _picked_subquery(load_queries("postgres")["claim_jobs"])
+    numbered = iter(range(1, 4))
+    positional = re.sub(r"%\((tenant_id|queue|limit)\)s", lambda _: f"${next(numbered)}", picked)
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+    conn.execute(f"PREPARE picked (text, text, bigint) AS {positional}")
+    try:
+        (plan,) = conn.execute(
+            "EXPLAIN (FORMAT JSON) EXECUTE picked ('default', 'bulk', 10)"
+        ).fetchone()  # type: ignore[misc]
+    finally:
+        conn.execute("DEALLOCATE picked")
+        conn.execute("RESET plan_cache_mode")
+    _assert_walks_claimable_index(plan[0]["Plan"])
+
+
+# -- concurrent claims --------------------------------------------------------------------
+
+
+async def test_two_stores_claiming_at_once_never_get_the_same_job(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, second = stores
+    await first.enqueue([new_job("race.task", {"n": n}) for n in range(500)])
+    claimed: list[int] = []
+
+    async def claimer(store: PostgresStore, worker: str) -> None:
+        while batch := await store.claim(TENANT, "default", worker, 7, 60):
+            claimed.extend(job.id for job in batch)
+
+    await asyncio.gather(*(claimer(store, f"w-{i}") for i in range(4) for store in (first, second)))
+    assert len(claimed) == 500
+    assert len(set(claimed)) == 500
+
+
+async def test_a_concurrency_limit_holds_across_many_concurrent_claimers(
+    pg: str, stores: tuple[PostgresStore, PostgresStore]
+) -> None:
+    first, second = stores
+    await first.limit_queue(TENANT, "default", 3)
+    await first.enqueue([new_job("limited.task") for _ in range(60)])
+    most_running = 0
+    done: list[int] = []
+
+    async def watch(stop: asyncio.Event) -> None:
+        nonlocal most_running
+        async with await psycopg.AsyncConnection.connect(pg, autocommit=True) as conn:
+            while not stop.is_set():
+                cursor = await conn.execute("SELECT count(*) FROM jobs WHERE state = 'running'")
+                (running,) = await cursor.fetchone()  # type: ignore[misc]
+                most_running = max(most_running, running)
+                await asyncio.sleep(0)
+
+    async def claimer(store: PostgresStore, worker: str) -> None:
+        idle = 0
+        while len(done) < 60 and idle < 200:
+            batch = await store.claim(TENANT, "default", worker, 2, 60)
+            if not batch:
+                idle += 1
+                await asyncio.sleep(0.005)
+                continue
+            await asyncio.sleep(0.01)
+            assert all(await store.finish([_completed(j.id, j.attempt) for j in batch]))
+            done.extend(j.id for j in batch)
+
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch(stop))
+    await asyncio.gather(*(claimer(s, f"w-{i}") for i in range(6) for s in (first, second)))
+    stop.set()
+    await watcher
+    assert sorted(done) == sorted(set(done))
+    assert len(done) == 60
+    assert 0 < most_running <= 3
+
+
+# -- the event cursor ---------------------------------------------------------------------
+
+_INSERT_EVENT = (
+    "INSERT INTO events (tenant_id, job_id, type, data, created_at) "
+    "VALUES ('default', NULL, %s, '{}', now()) RETURNING id"
+)
+
+
+async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
+    return await psycopg.AsyncConnection.connect(url, autocommit=True)
+
+
+async def _insert_event(conn: psycopg.AsyncConnection[Any], label: str) -> int:
+    cursor = await conn.execute(_INSERT_EVENT, (label,))
+    (event_id,) = await cursor.fetchone()  # type: ignore[misc]
+    return int(event_id)
+
+
+class Reader:
+    """A consumer that keeps a cursor, as the notifier or an SSE stream would."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+        self.cursor = 0
+        self.seen: list[int] = []
+
+    async def read(self) -> list[str]:
+        events = await self.store.list_events(TENANT, self.cursor, 1000)
+        if events:
+            self.cursor = events[-1].id
+        self.seen.extend(e.id for e in events)
+        return [e.type for e in events]
+
+
+async def test_an_event_that_took_its_id_early_but_committed_late_is_not_skipped(
+    pg: str, stores: tuple[PostgresStore, PostgresStore]
+) -> None:
+    reader = Reader(stores[0])
+    early, late = await _connect(pg), await _connect(pg)
+    try:
+        async with early.transaction():
+            early_id = await _insert_event(early, "early")
+            async with late.transaction():
+                late_id = await _insert_event(late, "late")
+            assert late_id > early_id
+            assert await reader.read() == []  # "late" waits until "early" commits
+        assert await reader.read() == ["early", "late"]
+    finally:
+        await early.close()
+        await late.close()
+
+
+async def test_an_event_of_an_older_transaction_that_took_a_later_id_is_not_skipped(
+    pg: str, stores: tuple[PostgresStore, PostgresStore]
+) -> None:
+    # The older transaction (smaller xid) takes the larger event id and commits
+    # first: a reader walking ids past it would never see the other one.
+    reader = Reader(stores[0])
+    older, younger = await _connect(pg), await _connect(pg)
+    try:
+        async with older.transaction():
+            await older.execute("SELECT pg_current_xact_id()")  # takes its xid now
+            async with younger.transaction():
+                await younger.execute("SELECT pg_current_xact_id()")
+                younger_id = await _insert_event(younger, "younger")
+                older_id = await _insert_event(older, "older")
+            # "younger" has committed, "older" (the smaller xid) is still open
+            assert older_id > younger_id
+            assert await reader.read() == []
+        assert sorted(await reader.read()) == ["older", "younger"]
+    finally:
+        await older.close()
+        await younger.close()
+
+
+async def test_a_reader_among_many_concurrent_writers_sees_every_event_once(
+    pg: str, stores: tuple[PostgresStore, PostgresStore]
+) -> None:
+    first, second = stores
+    reader = Reader(PostgresStore(pg, pool_size=2))
+    await reader.store.open()
+    writing = True
+
+    async def enqueuer(store: PostgresStore, n: int) -> None:
+        for i in range(15):
+            await store.enqueue([new_job("busy.task", {"w": n, "i": i}) for _ in range(5)])
+
+    async def slow_writer() -> None:
+        conn = await _connect(pg)
+        try:
+            for _ in range(10):
+                async with conn.transaction():
+                    await _insert_event(conn, "slow")
+                    await asyncio.sleep(0.02)
+        finally:
+            await conn.close()
+
+    async def read_all_the_time() -> None:
+        while writing:
+            await reader.read()
+            await asyncio.sleep(0)
+
+    try:
+        reading = asyncio.create_task(read_all_the_time())
+        await asyncio.gather(
+            *(enqueuer(s, n) for n in range(3) for s in (first, second)), slow_writer()
+        )
+        writing = False
+        await reading
+        while await reader.read():
+            pass
+    finally:
+        await reader.store.close()
+    async with await _connect(pg) as conn:
+        cursor = await conn.execute("SELECT id FROM events ORDER BY id")
+        everything = [row[0] for row in await cursor.fetchall()]
+    assert len(everything) == 6 * 15 * 5 + 10
+    assert sorted(reader.seen) == everything  # each one, exactly once
+
+
+# -- wake-ups and migrations ----------------------------------------------------------------
+
+
+async def test_an_enqueue_in_one_store_wakes_a_worker_waiting_on_another(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    waiting, writing = stores
+    await waiting.wait_for_work(0.05)  # starts listening
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    waiter = asyncio.create_task(waiting.wait_for_work(10))
+    await asyncio.sleep(0.05)
+    await writing.enqueue([new_job("wake.task")])
+    await asyncio.wait_for(waiter, 5)
+    assert loop.time() - started < 5
+
+
+async def test_wait_for_work_returns_after_max_wait_when_nothing_happens(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    store = stores[0]
+    await store.wait_for_work(0.05)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await store.wait_for_work(0.3)
+    assert 0.25 <= loop.time() - started < 3
+
+
+async def test_two_processes_migrating_an_empty_database_at_once_apply_each_migration_once(
+    pg: str,
+) -> None:
+    name = f"conveyor_race_{uuid.uuid4().hex[:10]}"
+    admin = pg.rpartition("/")[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = pg.rpartition("/")[0] + f"/{name}"
+    racers = [PostgresStore(url, pool_size=2) for _ in range(3)]
+    try:
+        for store in racers:
+            await store.open()
+        results = await asyncio.gather(*(store.migrate() for store in racers))
+        applied = sorted(v for result in results for v in result)
+        assert applied == sorted({v for result in results for v in result})
+        assert await racers[0].schema_version() == max(applied)
+        await racers[1].check_schema()
+    finally:
+        for store in racers:
+            await store.close()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def test_an_unreachable_database_is_store_unavailable() -> None:
+    store = PostgresStore("postgresql://postgres@127.0.0.1:1/nothing?connect_timeout=1")
+    with pytest.raises(StoreUnavailable, match="PostgreSQL is unavailable"):
+        await store.open()

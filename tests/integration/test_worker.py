@@ -1,0 +1,249 @@
+"""The worker runtime against real stores: handlers, outcomes, reports, slots, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conveyor.domain.jobs import new_job
+from conveyor.domain.lifecycle import JobState
+from conveyor.domain.outcomes import Discard, Retry
+from conveyor.domain.retry import Backoff
+from conveyor.domain.tasks import TaskSettings
+from conveyor.runtime.context import JobContext
+from conveyor.runtime.registry import TaskRegistry
+from conveyor.runtime.worker import Worker, WorkerSettings
+from conveyor.store.protocol import Store
+from conveyor.testing import drain
+
+pytestmark = pytest.mark.anyio
+
+FAST = Backoff(base=0.01, cap=0.05, jitter=0)
+
+
+def registry_with(**handlers: Any) -> TaskRegistry:
+    registry = TaskRegistry()
+    for name, handler in handlers.items():
+        registry.add(TaskSettings(name=name, backoff=FAST), handler)
+    return registry
+
+
+async def enqueue(store: Store, task: str, payload: Any = None, **options: Any) -> int:
+    [job] = await store.enqueue([new_job(task, payload, **options)])
+    return job.id
+
+
+async def test_async_and_sync_handlers_get_payload_keys_and_store_results(store: Store) -> None:
+    async def add(a: int, b: int) -> int:
+        return a + b
+
+    def shout(text: str) -> str:
+        assert threading.current_thread() is not threading.main_thread()
+        return text.upper()
+
+    registry = registry_with(add=add, shout=shout)
+    add_id = await enqueue(store, "add", {"a": 2, "b": 3})
+    shout_id = await enqueue(store, "shout", {"text": "hi"})
+    await drain(store, registry)
+    assert (await store.get_job("default", add_id)).result == 5
+    shout_job = await store.get_job("default", shout_id)
+    assert shout_job.state is JobState.COMPLETED
+    assert shout_job.result == "HI"
+
+
+async def test_failures_retry_with_backoff_then_dead_letter_with_error_history(
+    store: Store,
+) -> None:
+    def broken() -> None:
+        raise ValueError("no luck")
+
+    job_id = await enqueue(store, "broken", max_attempts=3)
+    await drain(store, registry_with(broken=broken))
+    job = await store.get_job("default", job_id)
+    assert job.state is JobState.DISCARDED
+    assert job.attempt == 3
+    attempts = await store.list_attempts("default", job_id)
+    assert [a.outcome for a in attempts] == ["failed", "failed", "discarded"]
+    assert all(a.error and a.error.type == "ValueError" for a in attempts)
+    assert attempts[0].error is not None and "no luck" in attempts[0].error.traceback
+
+
+async def test_retry_and_discard_exceptions_steer_the_outcome(store: Store) -> None:
+    def once(ctx: JobContext) -> int:
+        if ctx.attempt == 1:
+            raise Retry(after=0.01)
+        return ctx.attempt
+
+    def refuse() -> None:
+        raise Discard("bad input, retrying will not help")
+
+    once_id = await enqueue(store, "once")
+    refuse_id = await enqueue(store, "refuse", max_attempts=5)
+    await drain(store, registry_with(once=once, refuse=refuse))
+    assert (await store.get_job("default", once_id)).result == 2
+    refused = await store.get_job("default", refuse_id)
+    assert refused.state is JobState.DISCARDED
+    assert refused.attempt == 1
+    assert refused.error is not None and "retrying will not help" in refused.error.message
+
+
+async def test_timeout_fails_the_attempt_and_flags_the_context(store: Store) -> None:
+    seen: list[bool] = []
+
+    async def slow(ctx: JobContext) -> None:
+        try:
+            await asyncio.sleep(5)
+        finally:
+            seen.append(ctx.cancelled)
+
+    job_id = await enqueue(store, "slow", timeout=0.1, max_attempts=1)
+    await drain(store, registry_with(slow=slow))
+    job = await store.get_job("default", job_id)
+    assert job.state is JobState.DISCARDED
+    assert job.error is not None and job.error.type == "TimeoutError"
+    assert seen == [True]
+
+
+async def test_unknown_task_and_bad_payload_fail_with_a_clear_error(store: Store) -> None:
+    missing = await enqueue(store, "nobody.handles.this", max_attempts=1)
+    listed = await enqueue(store, "takes_kwargs", [1, 2], max_attempts=1)
+    await drain(store, registry_with(takes_kwargs=lambda **kw: kw))
+    job = await store.get_job("default", missing)
+    assert job.error is not None and job.error.type == "UnknownTask"
+    other = await store.get_job("default", listed)
+    assert other.error is not None and "must be a JSON object" in other.error.message
+
+
+async def test_progress_notes_and_artifacts_are_recorded(store: Store, tmp_path: Path) -> None:
+    def build(ctx: JobContext) -> str:
+        ctx.progress(0.5, "half way")
+        ctx.note("made a file")
+        stored = ctx.attach("out.txt", b"hello artifact")
+        return stored.sha256
+
+    job_id = await enqueue(store, "build")
+    settings = WorkerSettings(artifact_dir=tmp_path / "artifacts")
+    await drain(store, registry_with(build=build), settings)
+    job = await store.get_job("default", job_id)
+    assert job.state is JobState.COMPLETED
+    [artifact] = await store.list_artifacts("default", job_id)
+    assert artifact.name == "out.txt"
+    assert artifact.size == len(b"hello artifact")
+    assert artifact.sha256 == job.result
+    assert Path(artifact.path).read_bytes() == b"hello artifact"
+    types = [e.type for e in await store.list_events("default") if e.job_id == job_id]
+    assert types.index("job.progress") < types.index("job.succeeded")
+    assert "job.note" in types and "job.artifact" in types
+
+
+async def test_urgent_jobs_start_in_reserved_slots_while_normal_slots_are_busy(
+    store: Store,
+) -> None:
+    release = asyncio.Event()
+    started: dict[str, float] = {}
+
+    async def slow(name: str) -> None:
+        started[name] = time.monotonic()
+        await release.wait()
+
+    async def urgent() -> None:
+        started["urgent"] = time.monotonic()
+
+    registry = registry_with(slow=slow, urgent=urgent)
+    for i in range(4):
+        await enqueue(store, "slow", {"name": f"s{i}"})
+    worker = Worker(store, registry, WorkerSettings(concurrency=2, reserved=1, poll_seconds=0.05))
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        while len(started) < 2:
+            await asyncio.sleep(0.01)
+        await enqueue(store, "urgent", priority=0)
+        for _ in range(200):
+            if "urgent" in started:
+                break
+            await asyncio.sleep(0.01)
+        assert "urgent" in started, "the priority-0 job waited behind the busy slots"
+        assert len([n for n in started if n.startswith("s")]) == 2
+    finally:
+        release.set()
+        stop.set()
+        await running
+
+
+async def test_paused_queue_is_not_worked_until_resumed(store: Store) -> None:
+    ran: list[int] = []
+    job_id = await enqueue(store, "mark", {"n": 1})
+    await store.pause_queue("default", "default", True)
+    registry = registry_with(mark=lambda n: ran.append(n))
+    worker = Worker(store, registry, WorkerSettings(poll_seconds=0.02))
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(0.3)
+    assert ran == []
+    await store.pause_queue("default", "default", False)
+    for _ in range(200):
+        if ran:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await running
+    assert ran == [1]
+    assert (await store.get_job("default", job_id)).state is JobState.COMPLETED
+
+
+async def test_graceful_shutdown_finishes_quick_jobs_and_releases_slow_ones(store: Store) -> None:
+    async def quick() -> str:
+        await asyncio.sleep(0.05)
+        return "done"
+
+    async def forever() -> None:
+        await asyncio.sleep(60)
+
+    quick_id = await enqueue(store, "quick")
+    stuck_id = await enqueue(store, "forever", max_attempts=3)
+    settings = WorkerSettings(shutdown_grace=0.3, poll_seconds=0.02)
+    worker = Worker(store, registry_with(quick=quick, forever=forever), settings)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    while (await store.get_job("default", stuck_id)).state is not JobState.RUNNING:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await running
+    assert (await store.get_job("default", quick_id)).result == "done"
+    stuck = await store.get_job("default", stuck_id)
+    assert stuck.state is JobState.AVAILABLE
+    [attempt] = await store.list_attempts("default", stuck_id)
+    assert attempt.outcome == "lost"
+
+
+async def test_cancelling_a_running_job_flags_its_context_and_refuses_its_result(
+    store: Store,
+) -> None:
+    flagged = asyncio.Event()
+
+    async def watch(ctx: JobContext) -> str:
+        while not ctx.cancelled:
+            await asyncio.sleep(0.01)
+        flagged.set()
+        return "finished anyway"
+
+    job_id = await enqueue(store, "watch")
+    settings = WorkerSettings(heartbeat_seconds=0.05, lease_seconds=5, poll_seconds=0.02)
+    worker = Worker(store, registry_with(watch=watch), settings)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    while (await store.get_job("default", job_id)).state is not JobState.RUNNING:
+        await asyncio.sleep(0.01)
+    await store.cancel_job("default", job_id, "changed my mind")
+    await asyncio.wait_for(flagged.wait(), 5)
+    stop.set()
+    await running
+    job = await store.get_job("default", job_id)
+    assert job.state is JobState.CANCELLED
+    assert job.result is None
