@@ -57,6 +57,22 @@ def pg_url() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def pg_empty_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database (no migrations), dropped after the test."""
+    name = f"conveyor_empty_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        service_missing(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc}")
+    try:
+        yield _database_url(PG_ADMIN_URL, name)
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def pg_migrated(pg_url: str) -> str:
     import asyncio
@@ -77,9 +93,8 @@ def pg_migrated(pg_url: str) -> str:
 
 def _truncate(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "TRUNCATE jobs, job_attempts, events, artifacts, queues, workers RESTART IDENTITY CASCADE"
-        )
+        tables = "jobs, job_attempts, events, artifacts, queues, workers"
+        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         conn.execute("DELETE FROM tenants WHERE id <> 'default'")
         conn.execute("UPDATE tenants SET status = 'active'")
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from conveyor.domain.errors import InvalidInput
 from conveyor.domain.lifecycle import JobState
@@ -197,7 +197,7 @@ def _check_run_at(run_at: object, delay: object, now: datetime) -> datetime:
             delay = delay.total_seconds()
         if not _is_seconds(delay, 0.0, MAX_DELAY_SECONDS):
             raise InvalidInput("delay", f"must be from 0 to {MAX_DELAY_SECONDS:.0f} seconds")
-        return now + timedelta(seconds=float(delay))  # type: ignore[arg-type]
+        return now + timedelta(seconds=float(delay))
     if run_at is None:
         return now
     if not isinstance(run_at, datetime) or run_at.tzinfo is None:
@@ -223,10 +223,10 @@ def _check_timeout(timeout: object) -> float | None:
         return None
     if not _is_seconds(timeout, 0.0, MAX_DELAY_SECONDS) or timeout == 0:
         raise InvalidInput("timeout", "must be a positive number of seconds")
-    return float(timeout)  # type: ignore[arg-type]
+    return float(timeout)
 
 
-def _is_seconds(value: object, low: float, high: float) -> bool:
+def _is_seconds(value: object, low: float, high: float) -> TypeGuard[float]:
     """A finite int or float (not a bool) from ``low`` to ``high``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
