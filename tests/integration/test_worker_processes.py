@@ -76,7 +76,9 @@ async def test_kill_9_mid_batch_loses_no_job(
     store: Store, database_url: str, tmp_path: Path
 ) -> None:
     total = 1000
-    await store.enqueue([new_job("count", {"n": i, "sleep": 0.01}) for i in range(total)])
+    # Uneven durations keep the worker's slots out of step, so a kill lands mid-job.
+    jobs = [new_job("count", {"n": i, "sleep": 0.005 + (i % 7) * 0.005}) for i in range(total)]
+    await store.enqueue(jobs)
     run_log = tmp_path / "runs.log"
     first = start_worker(database_url, run_log, "--concurrency", "10")
     try:
