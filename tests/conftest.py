@@ -130,3 +130,22 @@ async def store(database_url: str, store_kind: str) -> AsyncIterator[Store]:
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture
+def migrated_url(database_url: str) -> str:
+    """``database_url`` with the schema applied, for tests that are not async."""
+    import asyncio
+
+    from conveyor.store import store_from_url
+
+    async def migrate() -> None:
+        store = store_from_url(database_url, sqlite_synchronous="NORMAL")
+        await store.open()
+        try:
+            await store.migrate()
+        finally:
+            await store.close()
+
+    asyncio.run(migrate())
+    return database_url

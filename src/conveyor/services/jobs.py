@@ -102,15 +102,7 @@ class JobService:
 
     async def job_events(self, job_id: int, limit: int = 1000) -> list[Event]:
         """Every event of one job, oldest first."""
-        found: list[Event] = []
-        cursor = 0
-        while len(found) < limit:
-            page = await self.store.list_events(self.tenant_id, cursor, 1000)
-            if not page:
-                break
-            found.extend(e for e in page if e.job_id == job_id)
-            cursor = page[-1].id
-        return found[:limit]
+        return await self.store.list_job_events(self.tenant_id, job_id, limit)
 
     async def list_jobs(self, filters: JobFilter) -> list[Job]:
         """Jobs matching ``filters``."""

@@ -75,6 +75,9 @@ class Store(Protocol):
     async def list_jobs(self, tenant_id: str, filters: JobFilter) -> list[Job]:
         """Jobs matching ``filters``, newest first by default."""
 
+    async def list_job_events(self, tenant_id: str, job_id: int, limit: int = 1000) -> list[Event]:
+        """One job's events, oldest first."""
+
     async def list_attempts(self, tenant_id: str, job_id: int) -> list[Attempt]:
         """A job's finished attempts, oldest first."""
 

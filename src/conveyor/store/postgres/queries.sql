@@ -310,6 +310,12 @@ RETURNING *
 -- name: list_artifacts
 SELECT * FROM artifacts WHERE tenant_id = %(tenant_id)s AND job_id = %(job_id)s ORDER BY id
 
+-- name: list_job_events
+SELECT * FROM events
+WHERE tenant_id = %(tenant_id)s AND job_id = %(job_id)s
+ORDER BY id
+LIMIT %(limit)s
+
 -- name: list_attempts
 SELECT * FROM job_attempts
 WHERE tenant_id = %(tenant_id)s AND job_id = %(job_id)s

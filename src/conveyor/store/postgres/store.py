@@ -267,6 +267,12 @@ class PostgresStore:
             cursor = await conn.execute(sql, params)  # built by SQLAlchemy, values bound
             return [self._job(r) for r in await cursor.fetchall()]
 
+    async def list_job_events(self, tenant_id: str, job_id: int, limit: int = 1000) -> list[Event]:
+        """One job's events, oldest first (a job's changes commit in id order)."""
+        params = {"tenant_id": tenant_id, "job_id": job_id, "limit": limit}
+        found = await self._fetch("list_job_events", params)
+        return [rows.event_from_row(r, from_db) for r in found]
+
     async def list_attempts(self, tenant_id: str, job_id: int) -> list[Attempt]:
         """A job's finished attempts, oldest first."""
         found = await self._fetch("list_attempts", {"tenant_id": tenant_id, "job_id": job_id})

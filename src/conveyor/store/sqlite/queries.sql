@@ -125,6 +125,12 @@ RETURNING *
 -- name: list_artifacts
 SELECT * FROM artifacts WHERE tenant_id = :tenant_id AND job_id = :job_id ORDER BY id
 
+-- name: list_job_events
+SELECT * FROM events
+WHERE tenant_id = :tenant_id AND job_id = :job_id
+ORDER BY id
+LIMIT :limit
+
 -- name: list_attempts
 SELECT * FROM job_attempts WHERE tenant_id = :tenant_id AND job_id = :job_id ORDER BY attempt
 

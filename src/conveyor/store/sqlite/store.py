@@ -262,6 +262,12 @@ class SQLiteStore:
     def _select(self, name: str, params: dict[str, Any]) -> list[sqlite3.Row]:
         return list(self.conn.execute(self._q(name), params))
 
+    async def list_job_events(self, tenant_id: str, job_id: int, limit: int = 1000) -> list[Event]:
+        """One job's events, oldest first."""
+        params = {"tenant_id": tenant_id, "job_id": job_id, "limit": limit}
+        found = await self._run(self._select, "list_job_events", params)
+        return [rows.event_from_row(r, from_db) for r in found]
+
     async def list_attempts(self, tenant_id: str, job_id: int) -> list[Attempt]:
         """A job's finished attempts, oldest first."""
         found = await self._run(
