@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from conveyor.domain.events import Event
 from conveyor.domain.jobs import Artifact, Attempt, ErrorInfo, Job
 from conveyor.domain.lifecycle import JobState
+from conveyor.store.protocol import WorkerInfo
 
 
 class Row(Protocol):
@@ -106,6 +107,20 @@ def artifact_from_row(row: Row, read_time: TimeReader) -> Artifact:
         sha256=row["sha256"],
         path=row["path"],
         created_at=read_time(row["created_at"]),
+    )
+
+
+def worker_from_row(row: Row, read_time: TimeReader) -> WorkerInfo:
+    """A :class:`WorkerInfo` from a ``workers`` row."""
+    return WorkerInfo(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        hostname=row["hostname"],
+        pid=row["pid"],
+        queues=tuple(read_json(row["queues"])),
+        concurrency=row["concurrency"],
+        started_at=read_time(row["started_at"]),
+        last_seen_at=read_time(row["last_seen_at"]),
     )
 
 

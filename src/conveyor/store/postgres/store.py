@@ -594,19 +594,7 @@ class PostgresStore:
     async def list_workers(self, tenant_id: str) -> list[WorkerInfo]:
         """Workers seen recently."""
         found = await self._fetch("list_workers", {"tenant_id": tenant_id})
-        return [
-            WorkerInfo(
-                id=r["id"],
-                tenant_id=r["tenant_id"],
-                hostname=r["hostname"],
-                pid=r["pid"],
-                queues=tuple(rows.read_json(r["queues"])),
-                concurrency=r["concurrency"],
-                started_at=from_db(r["started_at"]),
-                last_seen_at=from_db(r["last_seen_at"]),
-            )
-            for r in found
-        ]
+        return [rows.worker_from_row(r, from_db) for r in found]
 
     # -- wake-ups -------------------------------------------------------------
 

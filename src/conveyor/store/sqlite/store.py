@@ -687,19 +687,7 @@ class SQLiteStore:
     async def list_workers(self, tenant_id: str) -> list[WorkerInfo]:
         """Workers seen recently."""
         found = await self._run(self._select, "list_workers", {"tenant_id": tenant_id})
-        return [
-            WorkerInfo(
-                id=r["id"],
-                tenant_id=r["tenant_id"],
-                hostname=r["hostname"],
-                pid=r["pid"],
-                queues=tuple(json.loads(r["queues"])),
-                concurrency=r["concurrency"],
-                started_at=from_db(r["started_at"]),
-                last_seen_at=from_db(r["last_seen_at"]),
-            )
-            for r in found
-        ]
+        return [rows.worker_from_row(r, from_db) for r in found]
 
     # -- wake-ups -------------------------------------------------------------
 
