@@ -70,6 +70,31 @@ class NewJob:
         """``scheduled`` when it must wait for ``run_at``, else ``available``."""
         return JobState.SCHEDULED if self.run_at > now else JobState.AVAILABLE
 
+    def as_job(self, job_id: int, state: JobState, now: datetime) -> Job:
+        """The job this request became once stored with ``job_id``."""
+        return Job(
+            id=job_id,
+            tenant_id=self.tenant_id,
+            task=self.task,
+            queue=self.queue,
+            state=state,
+            priority=self.priority,
+            run_at=self.run_at,
+            payload=self.payload,
+            attempt=0,
+            max_attempts=self.max_attempts,
+            timeout=self.timeout,
+            message_id=self.message_id,
+            content_type=self.content_type,
+            content_encoding=self.content_encoding,
+            key=self.key,
+            tags=self.tags,
+            assignee=self.assignee,
+            immediate=self.immediate,
+            created_at=now,
+            updated_at=now,
+        )
+
     def payload_json(self) -> str:
         """The payload as stored."""
         return json.dumps(self.payload, separators=(",", ":"))

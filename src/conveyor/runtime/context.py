@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +60,8 @@ class JobContext:
         self.job = job
         self._artifact_dir = artifact_dir
         self._report = report
-        self._cancelled = threading.Event()
+        # A plain attribute: written by the worker, read by the handler (possibly in a
+        # thread); a bool assignment is atomic, and an Event per job costs a lock.
         self.cancel_reason: str | None = None
 
     @property
@@ -77,12 +77,11 @@ class JobContext:
     @property
     def cancelled(self) -> bool:
         """Whether the job was cancelled, timed out or lost its lease; stop soon if so."""
-        return self._cancelled.is_set()
+        return self.cancel_reason is not None
 
     def cancel(self, reason: str) -> None:
         """Mark this run as cancelled (called by the worker)."""
         self.cancel_reason = reason
-        self._cancelled.set()
 
     def progress(self, fraction: float, message: str | None = None) -> None:
         """Report how far along the job is, from 0.0 to 1.0."""

@@ -67,8 +67,11 @@ async def execute(task: RegisteredTask, job: Job, ctx: JobContext, pool: Executo
     deadline = asyncio.timeout(job.timeout)
     try:
         kwargs = _arguments(task, job, ctx)
-        async with deadline:
+        if job.timeout is None:
             result = await _call(task, kwargs, pool)
+        else:
+            async with deadline:
+                result = await _call(task, kwargs, pool)
         return Completed(_check_result(result))
     except Retry as exc:
         return Failed(error_info(exc), retry_in=exc.after)

@@ -31,6 +31,8 @@ from conveyor.store.protocol import Store, WorkerInfo
 
 log = logging.getLogger("conveyor.worker")
 
+URGENT_RECHECK = 0.05  # seconds between looks for urgent jobs while normal slots are full
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
@@ -72,6 +74,7 @@ class Worker:
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.queues = settings.queues or tuple(registry.queues()) or ("default",)
         self._running: dict[int, _Running] = {}
+        self._busy = {False: 0, True: 0}  # running jobs by kind of slot (urgent or not)
         self._updates: list[Update] = []
         self._finishes: list[Finish] = []
         self._flush_needed = asyncio.Event()
@@ -81,18 +84,16 @@ class Worker:
             thread_name_prefix="conveyor-job",
         )
         self._queue_turn = 0
+        self._closing = False
         self.processed = 0
 
     # -- slots ----------------------------------------------------------------
 
-    def _busy(self, urgent: bool) -> int:
-        return sum(1 for r in self._running.values() if r.urgent_slot == urgent)
-
     def _free_normal(self) -> int:
-        return self.settings.concurrency - self._busy(False)
+        return self.settings.concurrency - self._busy[False]
 
     def _free_reserved(self) -> int:
-        return self.settings.reserved_slots - self._busy(True)
+        return self.settings.reserved_slots - self._busy[True]
 
     # -- the main loop --------------------------------------------------------
 
@@ -104,8 +105,8 @@ class Worker:
         loops = [
             asyncio.create_task(self._forever(self._heartbeat, self.settings.heartbeat_seconds)),
             asyncio.create_task(self._forever(self._promote, self.settings.promote_seconds)),
-            asyncio.create_task(self._flush_loop()),
         ]
+        flusher = asyncio.create_task(self._flush_loop())
         try:
             await self._claim_loop(stop)
             await self._drain()
@@ -113,6 +114,11 @@ class Worker:
             for loop_task in loops:
                 loop_task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
+            # Never cancel a flush in flight: its commit may land after the cancel,
+            # and the results would be written twice (the second time refused).
+            self._closing = True
+            self._flush_needed.set()
+            await asyncio.gather(flusher, return_exceptions=True)
             await self._flush()
             await self.store.unregister_worker(self.id)
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -132,29 +138,26 @@ class Worker:
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            # Cleared before claiming, so a job that ends during the claim still wakes us.
+            self._slot_freed.clear()
             try:
                 claimed = await self._claim_round()
             except ConveyorError as exc:
                 log.warning("claim failed, retrying: %s", exc)
-                claimed = 0
                 await _wait_any(stop.wait(), asyncio.sleep(self.settings.poll_seconds))
-            if claimed:
                 continue
-            if self._free_normal() <= 0 and self._free_reserved() <= 0:
-                self._slot_freed.clear()
-                await _wait_any(stop.wait(), self._slot_freed.wait())
+            if claimed or self._slot_freed.is_set():
+                continue
+            waits: list[Awaitable[object]] = [stop.wait()]
+            if self._free_normal() > 0:
+                waits.append(self.store.wait_for_work(self.settings.poll_seconds))
             else:
-                await _wait_any(
-                    stop.wait(),
-                    self._slot_freed_if_full(),
-                    self.store.wait_for_work(self.settings.poll_seconds),
-                )
-
-    async def _slot_freed_if_full(self) -> None:
-        if self._free_normal() > 0:
-            await asyncio.Event().wait()  # never: new work wakes us instead
-        self._slot_freed.clear()
-        await self._slot_freed.wait()
+                # Normal slots full: wake when one frees, and look for urgent jobs
+                # (reserved slots) when new work arrives or every URGENT_RECHECK s.
+                waits.append(self._slot_freed.wait())
+                if self._free_reserved() > 0:
+                    waits.append(self.store.wait_for_work(URGENT_RECHECK))
+            await _wait_any(*waits)
 
     async def _claim_round(self) -> int:
         claimed = 0
@@ -184,6 +187,7 @@ class Worker:
         ctx = JobContext(job, self.settings.artifact_dir, self._updates.append)
         running = _Running(job, ctx, urgent_slot)
         self._running[job.id] = running
+        self._busy[urgent_slot] += 1
         running.task = asyncio.create_task(self._run_job(running))
 
     async def _run_job(self, running: _Running) -> None:
@@ -204,6 +208,7 @@ class Worker:
             self.processed += 1
         finally:
             self._running.pop(job.id, None)
+            self._busy[running.urgent_slot] -= 1
             self._slot_freed.set()
 
     async def _outcome(self, task: RegisteredTask | None, running: _Running) -> Outcome:
@@ -243,7 +248,7 @@ class Worker:
             await self.store.promote_due()
 
     async def _flush_loop(self) -> None:
-        while True:
+        while not self._closing:
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.1):

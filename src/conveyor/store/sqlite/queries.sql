@@ -2,14 +2,22 @@
 -- Each section has a twin of the same name in ../postgres/queries.sql.
 
 -- name: insert_job
+-- A whole batch in one statement, from a JSON array of jobs; a row whose
+-- (tenant_id, message_id) exists is skipped, and the store looks the first job up
+-- with job_by_message_id. ("WHERE true" lets SQLite parse ON CONFLICT after SELECT.)
 INSERT INTO jobs (tenant_id, task, queue, state, priority, run_at, payload, max_attempts,
                   timeout, message_id, content_type, content_encoding, key, tags, assignee,
                   immediate, created_at, updated_at)
-VALUES (:tenant_id, :task, :queue, :state, :priority, :run_at, :payload, :max_attempts,
-        :timeout, :message_id, :content_type, :content_encoding, :key, :tags, :assignee,
-        :immediate, :now, :now)
+SELECT value ->> 'tenant_id', value ->> 'task', value ->> 'queue', value ->> 'state',
+       value ->> 'priority', value ->> 'run_at', value -> 'payload', value ->> 'max_attempts',
+       value ->> 'timeout', value ->> 'message_id', value ->> 'content_type',
+       value ->> 'content_encoding', value ->> 'key', value -> 'tags', value ->> 'assignee',
+       value ->> 'immediate', :now, :now
+FROM json_each(:batch)
+WHERE true
+ORDER BY key
 ON CONFLICT (tenant_id, message_id) WHERE message_id IS NOT NULL DO NOTHING
-RETURNING *
+RETURNING id
 
 -- name: job_by_message_id
 SELECT * FROM jobs WHERE tenant_id = :tenant_id AND message_id = :message_id
@@ -61,12 +69,21 @@ WHERE state = 'running' AND worker_id = :worker_id
 RETURNING id
 
 -- name: finish_job
+-- A batch of finishes, from a JSON array: each item is a compare-and-set on
+-- (id, attempt, state = 'running'). The store writes the accepted items' attempt
+-- rows and events in the same transaction.
 UPDATE jobs
-SET state = :state, run_at = coalesce(:run_at, run_at), result = :result, error = :error,
-    lease_expires_at = NULL, updated_at = :now, finished_at = :finished_at,
-    progress = CASE WHEN :state = 'completed' THEN 1.0 ELSE progress END
-WHERE id = :id AND attempt = :attempt AND state = 'running'
-RETURNING id, tenant_id, task, queue, worker_id, started_at
+SET state = item.value ->> 'state',
+    run_at = coalesce(item.value ->> 'run_at', jobs.run_at),
+    result = nullif(item.value -> 'result', 'null'),
+    error = nullif(item.value -> 'error', 'null'),
+    lease_expires_at = NULL, updated_at = :now,
+    finished_at = item.value ->> 'finished_at',
+    progress = CASE WHEN item.value ->> 'state' = 'completed' THEN 1.0 ELSE jobs.progress END
+FROM json_each(:items) AS item
+WHERE jobs.id = item.value ->> 'id' AND jobs.attempt = item.value ->> 'attempt'
+  AND jobs.state = 'running'
+RETURNING id, tenant_id, task, worker_id, started_at
 
 -- name: insert_attempt
 INSERT INTO job_attempts (job_id, attempt, tenant_id, worker_id, started_at, finished_at,

@@ -209,29 +209,46 @@ class SQLiteStore:
     def _enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
         now_dt = self.clock()
         now = now_dt.timestamp()
-        created: list[Job] = []
+        states = [job.initial_state(now_dt) for job in jobs]
+        batch = json.dumps(
+            [_job_params(job, state) for job, state in zip(jobs, states, strict=True)]
+        )
         with self._write() as conn:
-            for job in jobs:
-                state = job.initial_state(now_dt)
-                row = conn.execute(self._q("insert_job"), _job_params(job, state, now)).fetchone()
-                if row is None:  # the message_id was seen before: return the first job
-                    row = conn.execute(
-                        self._q("job_by_message_id"),
-                        {"tenant_id": job.tenant_id, "message_id": job.message_id},
-                    ).fetchone()
-                    created.append(self._job(row))
+            inserted = conn.execute(self._q("insert_job"), {"batch": batch, "now": now})
+            ids = sorted(row[0] for row in inserted)
+            if len(ids) == len(jobs):
+                new = [
+                    job.as_job(i, s, now_dt) for job, s, i in zip(jobs, states, ids, strict=True)
+                ]
+            else:
+                new = self._with_known(conn, jobs, states, ids, now_dt)
+            by_id = {job.id: job for job in new}
+            events = [_enqueued_event(by_id[i], now) for i in ids]
+            conn.executemany(self._q("insert_event"), events)
+        return new
+
+    def _with_known(
+        self,
+        conn: sqlite3.Connection,
+        jobs: Sequence[NewJob],
+        states: list[JobState],
+        ids: list[int],
+        now: datetime,
+    ) -> list[Job]:
+        """The batch in input order, where a known message_id stands for its first job."""
+        fresh = iter(ids)
+        created = set(ids)
+        result: list[Job] = []
+        for job, state in zip(jobs, states, strict=True):
+            if job.message_id is not None:
+                params = {"tenant_id": job.tenant_id, "message_id": job.message_id}
+                first = self._job(conn.execute(self._q("job_by_message_id"), params).fetchone())
+                if first.id not in created:  # known before, or a repeat within this batch
+                    result.append(first)
                     continue
-                self._event(
-                    conn,
-                    job.tenant_id,
-                    row["id"],
-                    EventType.JOB_ENQUEUED,
-                    {"task": job.task, "queue": job.queue, "state": str(state)},
-                    now,
-                )
-                created.append(self._job(row))
-        self._wakeup.set()
-        return created
+                created.discard(first.id)
+            result.append(job.as_job(next(fresh), state, now))
+        return result
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
         """Insert jobs in one transaction; a known ``message_id`` returns the first job."""
@@ -312,15 +329,7 @@ class SQLiteStore:
                 },
             ).fetchall()
             jobs = sorted((self._job(r) for r in claimed), key=_claim_order)
-            for job in jobs:
-                self._event(
-                    conn,
-                    tenant_id,
-                    job.id,
-                    EventType.JOB_STARTED,
-                    {"attempt": job.attempt, "worker_id": worker_id, "task": job.task},
-                    now,
-                )
+            conn.executemany(self._q("insert_event"), [_started_event(j, now) for j in jobs])
         return jobs
 
     async def claim(
@@ -361,34 +370,20 @@ class SQLiteStore:
 
     def _finish(self, finishes: Sequence[Finish]) -> list[bool]:
         now = self._now()
-        accepted = []
+        items = [_finish_item(item, now) for item in finishes]
         with self._write() as conn:
-            for item in finishes:
-                error = item.error.to_dict() if item.error else None
-                row = conn.execute(
-                    self._q("finish_job"),
-                    {
-                        "id": item.job_id,
-                        "attempt": item.attempt,
-                        "state": str(item.state),
-                        "run_at": to_db(item.run_at),
-                        "result": rows.dump_json(item.result),
-                        "error": rows.dump_json(error),
-                        "now": now,
-                        "finished_at": now if item.state in TERMINAL else None,
-                    },
-                ).fetchone()
-                accepted.append(row is not None)
-                if row is None:
-                    continue
-                self._record_attempt(conn, row, item.attempt, item.outcome, error, now)
-                data: dict[str, Any] = {"attempt": item.attempt, "task": row["task"]}
-                if error:
-                    data["error"] = {"type": error["type"], "message": error["message"]}
-                if item.run_at is not None:
-                    data["retry_at"] = item.run_at.isoformat()
-                self._event(conn, row["tenant_id"], item.job_id, item.event, data, now)
-        return accepted
+            done = conn.execute(self._q("finish_job"), {"items": json.dumps(items), "now": now})
+            rows_by_id = {row["id"]: row for row in done}
+            accepted = [item for item in finishes if item.job_id in rows_by_id]
+            conn.executemany(
+                self._q("insert_attempt"),
+                [_attempt_params(rows_by_id[i.job_id], i, now) for i in accepted],
+            )
+            conn.executemany(
+                self._q("insert_event"),
+                [_finish_event(rows_by_id[i.job_id], i, now) for i in accepted],
+            )
+        return [item.job_id in rows_by_id for item in finishes]
 
     def _record_attempt(
         self,
@@ -722,7 +717,8 @@ def _claim_order(job: Job) -> tuple[int, datetime, int]:
     return (job.priority, job.run_at, job.id)
 
 
-def _job_params(job: NewJob, state: JobState, now: float) -> dict[str, Any]:
+def _job_params(job: NewJob, state: JobState) -> dict[str, Any]:
+    """One item of ``insert_job``'s JSON batch."""
     return {
         "tenant_id": job.tenant_id,
         "task": job.task,
@@ -730,16 +726,78 @@ def _job_params(job: NewJob, state: JobState, now: float) -> dict[str, Any]:
         "state": str(state),
         "priority": job.priority,
         "run_at": job.run_at.timestamp(),
-        "payload": job.payload_json(),
+        "payload": job.payload,
         "max_attempts": job.max_attempts,
         "timeout": job.timeout,
         "message_id": job.message_id,
         "content_type": job.content_type,
         "content_encoding": job.content_encoding,
         "key": job.key,
-        "tags": json.dumps(list(job.tags)),
+        "tags": list(job.tags),
         "assignee": job.assignee,
-        "immediate": int(job.immediate),
+        "immediate": job.immediate,
+    }
+
+
+def _finish_item(item: Finish, now: float) -> dict[str, Any]:
+    """One item of ``finish_job``'s JSON batch."""
+    return {
+        "id": item.job_id,
+        "attempt": item.attempt,
+        "state": str(item.state),
+        "run_at": to_db(item.run_at),
+        "result": item.result,
+        "error": item.error.to_dict() if item.error else None,
+        "finished_at": now if item.state in TERMINAL else None,
+    }
+
+
+def _attempt_params(row: sqlite3.Row, item: Finish, now: float) -> dict[str, Any]:
+    return {
+        "job_id": item.job_id,
+        "attempt": item.attempt,
+        "tenant_id": row["tenant_id"],
+        "worker_id": row["worker_id"] or "",
+        "started_at": row["started_at"] if row["started_at"] is not None else now,
+        "now": now,
+        "outcome": item.outcome,
+        "error": rows.dump_json(item.error.to_dict() if item.error else None),
+    }
+
+
+def _finish_event(row: sqlite3.Row, item: Finish, now: float) -> dict[str, Any]:
+    data: dict[str, Any] = {"attempt": item.attempt, "task": row["task"]}
+    if item.error:
+        data["error"] = {"type": item.error.type, "message": item.error.message}
+    if item.run_at is not None:
+        data["retry_at"] = item.run_at.isoformat()
+    return {
+        "tenant_id": row["tenant_id"],
+        "job_id": item.job_id,
+        "type": str(item.event),
+        "data": json.dumps(data, separators=(",", ":")),
+        "now": now,
+    }
+
+
+def _started_event(job: Job, now: float) -> dict[str, Any]:
+    data = {"attempt": job.attempt, "worker_id": job.worker_id, "task": job.task}
+    return {
+        "tenant_id": job.tenant_id,
+        "job_id": job.id,
+        "type": str(EventType.JOB_STARTED),
+        "data": json.dumps(data, separators=(",", ":")),
+        "now": now,
+    }
+
+
+def _enqueued_event(job: Job, now: float) -> dict[str, Any]:
+    data = {"task": job.task, "queue": job.queue, "state": str(job.state)}
+    return {
+        "tenant_id": job.tenant_id,
+        "job_id": job.id,
+        "type": str(EventType.JOB_ENQUEUED),
+        "data": json.dumps(data, separators=(",", ":")),
         "now": now,
     }
 
