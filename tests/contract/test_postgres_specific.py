@@ -116,7 +116,7 @@ def test_the_claim_walks_the_claimable_index_with_stale_statistics(
 ) -> None:
     conn = stale_statistics
     picked = _picked_subquery(load_queries("postgres")["claim_jobs"])
-    params = {"tenant_id": TENANT, "queue": "bulk", "limit": 10}
+    params = {"tenant_id": TENANT, "queue": "bulk", "limit": 10, "gated": True}
     (plan,) = conn.execute("EXPLAIN (FORMAT JSON) " + picked, params).fetchone()  # type: ignore[misc]
     _assert_walks_claimable_index(plan[0]["Plan"])
 
@@ -128,13 +128,15 @@ def test_the_generic_plan_of_the_claim_walks_the_claimable_index_too(
     # planned without the parameter values.
     conn = stale_statistics
     picked = _picked_subquery(load_queries("postgres")["claim_jobs"])
-    numbered = iter(range(1, 4))
-    positional = re.sub(r"%\((tenant_id|queue|limit)\)s", lambda _: f"${next(numbered)}", picked)
+    position = {"tenant_id": 1, "queue": 2, "limit": 3, "gated": 4}
+    positional = re.sub(
+        r"%\((tenant_id|queue|limit|gated)\)s", lambda m: f"${position[m[1]]}", picked
+    )
     conn.execute("SET plan_cache_mode = force_generic_plan")
-    conn.execute(f"PREPARE picked (text, text, bigint) AS {positional}")
+    conn.execute(f"PREPARE picked (text, text, bigint, boolean) AS {positional}")
     try:
         (plan,) = conn.execute(
-            "EXPLAIN (FORMAT JSON) EXECUTE picked ('default', 'bulk', 10)"
+            "EXPLAIN (FORMAT JSON) EXECUTE picked ('default', 'bulk', 10, true)"
         ).fetchone()  # type: ignore[misc]
     finally:
         conn.execute("DEALLOCATE picked")
@@ -377,3 +379,17 @@ async def test_an_unreachable_database_is_store_unavailable() -> None:
     store = PostgresStore("postgresql://postgres@127.0.0.1:1/nothing?connect_timeout=1")
     with pytest.raises(StoreUnavailable, match="PostgreSQL is unavailable"):
         await store.open()
+
+
+async def test_a_limit_set_by_another_process_holds_at_once(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, second = stores
+    await first.enqueue([new_job("limited.task") for _ in range(20)])
+    assert len(await first.claim(TENANT, "default", "w1", 2, 30)) == 2  # knows: no limit
+    await second.limit_queue(TENANT, "default", 3)
+    # first still believes the queue unlimited, but its one-statement claim checks the
+    # queue row itself and takes nothing rather than pass the limit.
+    assert await first.claim(TENANT, "default", "w1", 10, 30) == []
+    await asyncio.sleep(1.05)  # first re-reads the queue's settings
+    assert len(await first.claim(TENANT, "default", "w1", 10, 30)) == 1

@@ -78,6 +78,14 @@ WHERE tenant_id = %(tenant_id)s AND queue = %(queue)s AND state = 'running'
 WITH picked AS (
     SELECT id FROM jobs
     WHERE tenant_id = %(tenant_id)s AND queue = %(queue)s AND state = 'available'
+    -- With gated, the claim is its own transaction: it takes nothing from a paused or
+    -- capped queue or an inactive tenant (capped queues go through queue_settings).
+    AND (NOT %(gated)s OR (
+        NOT EXISTS (SELECT 1 FROM queues AS q
+                    WHERE q.tenant_id = %(tenant_id)s AND q.name = %(queue)s
+                      AND (q.paused OR q.concurrency IS NOT NULL))
+        AND EXISTS (SELECT 1 FROM tenants AS t
+                    WHERE t.id = %(tenant_id)s AND t.status = 'active')))
     ORDER BY priority, run_at, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -107,6 +115,14 @@ WITH picked AS (
     SELECT id FROM jobs
     WHERE tenant_id = %(tenant_id)s AND queue = %(queue)s AND state = 'available'
       AND (priority = 0 OR immediate)
+    -- With gated, the claim is its own transaction: it takes nothing from a paused or
+    -- capped queue or an inactive tenant (capped queues go through queue_settings).
+    AND (NOT %(gated)s OR (
+        NOT EXISTS (SELECT 1 FROM queues AS q
+                    WHERE q.tenant_id = %(tenant_id)s AND q.name = %(queue)s
+                      AND (q.paused OR q.concurrency IS NOT NULL))
+        AND EXISTS (SELECT 1 FROM tenants AS t
+                    WHERE t.id = %(tenant_id)s AND t.status = 'active')))
     ORDER BY priority, run_at, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -138,17 +154,15 @@ WHERE state = 'running' AND worker_id = %(worker_id)s AND id = ANY(%(ids)s::bigi
 RETURNING id, attempt
 
 -- name: finish_job
--- A batch of finishes in one statement: each item is a compare-and-set on
+-- A batch of finishes in one statement, from a JSON array (one parameter: far
+-- cheaper to send than one array per field): each item is a compare-and-set on
 -- (id, attempt, state = 'running'); accepted items get their attempt row and event.
 -- Returns the input positions (ord) that were accepted.
 WITH input AS (
     SELECT *
-    FROM unnest(
-        %(id)s::bigint[], %(attempt)s::int[], %(state)s::text[], %(run_at)s::timestamptz[],
-        %(result)s::jsonb[], %(error)s::jsonb[], %(finished_at)s::timestamptz[],
-        %(outcome)s::text[], %(event)s::text[], %(data)s::jsonb[]
-    ) WITH ORDINALITY AS i (id, attempt, state, run_at, result, error, finished_at,
-                            outcome, event, data, ord)
+    FROM jsonb_to_recordset(%(items)s::jsonb) AS i (
+        id bigint, attempt int, state text, run_at timestamptz, result jsonb, error jsonb,
+        finished_at timestamptz, outcome text, event text, data jsonb, ord int)
 ),
 finished AS (
     UPDATE jobs

@@ -90,6 +90,7 @@ class PostgresStore:
         self.pool_size = pool_size
         self._sql = load_queries("postgres")
         self._pool: AsyncConnectionPool[Conn] | None = None
+        self._capped: dict[tuple[str, str], tuple[bool, float]] = {}
         self._wakeup = asyncio.Event()
         self._listening = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
@@ -303,26 +304,46 @@ class PostgresStore:
         lease_seconds: float,
         urgent_only: bool = False,
     ) -> list[Job]:
-        """Move up to ``limit`` available jobs of a queue to running, in claim order."""
+        """Move up to ``limit`` available jobs of a queue to running, in claim order.
+
+        Most queues have no concurrency limit: their claim is one statement that
+        checks pause and tenant status itself (one round trip). A queue known to
+        have a limit is claimed in a transaction that locks its row while it counts
+        running jobs. What is known is refreshed every second; meanwhile a newly
+        limited queue is simply not claimed by the one-statement path.
+        """
         now = self.clock()
         key = {"tenant_id": tenant_id, "queue": queue}
-        async with self._transaction() as conn:
-            allowed = await self._claim_limit(conn, key, limit)
-            if allowed <= 0:
-                return []
-            claimed = await self._all(
-                conn,
-                "claim_urgent_jobs" if urgent_only else "claim_jobs",
-                {
-                    **key,
-                    "worker_id": worker_id,
-                    "limit": allowed,
-                    "now": now,
-                    "lease_expires_at": now + timedelta(seconds=lease_seconds),
-                    "event": str(EventType.JOB_STARTED),
-                },
-            )
+        params: dict[str, Any] = {
+            **key,
+            "worker_id": worker_id,
+            "limit": limit,
+            "now": now,
+            "lease_expires_at": now + timedelta(seconds=lease_seconds),
+            "event": str(EventType.JOB_STARTED),
+        }
+        name = "claim_urgent_jobs" if urgent_only else "claim_jobs"
+        if not await self._is_capped(tenant_id, queue):
+            claimed = await self._fetch(name, {**params, "gated": True})
+        else:
+            async with self._transaction() as conn:
+                allowed = await self._claim_limit(conn, key, limit)
+                if allowed <= 0:
+                    return []
+                params["limit"] = allowed
+                claimed = await self._all(conn, name, {**params, "gated": False})
         return sorted((self._job(r) for r in claimed), key=_claim_order)
+
+    async def _is_capped(self, tenant_id: str, queue: str) -> bool:
+        """Whether the queue has a concurrency limit, as read at most a second ago."""
+        cached = self._capped.get((tenant_id, queue))
+        loop_time = asyncio.get_running_loop().time()
+        if cached is not None and loop_time - cached[1] < 1.0:
+            return cached[0]
+        row = await self._fetch("queue_rows", {"tenant_id": tenant_id})
+        capped = any(r["name"] == queue and r["concurrency"] is not None for r in row)
+        self._capped[(tenant_id, queue)] = (capped, loop_time)
+        return capped
 
     async def heartbeat(
         self, worker_id: str, held: Sequence[tuple[int, int]], lease_seconds: float
@@ -518,6 +539,7 @@ class PostgresStore:
                 self._q(query), {"tenant_id": tenant_id, "queue": name, "now": now, **value}
             )
             await self._event(conn, tenant_id, None, kind, {"queue": name, **value}, now)
+        self._capped.pop((tenant_id, name), None)
         return next(q for q in await self.list_queues(tenant_id) if q.name == name)
 
     async def pause_queue(self, tenant_id: str, name: str, paused: bool) -> QueueInfo:
@@ -691,21 +713,27 @@ def _match_inserted(jobs: Sequence[NewJob], inserted: Sequence[DictRow]) -> list
     return paired
 
 
-def _finish_params(finishes: Sequence[Finish], now: datetime) -> dict[str, list[Any]]:
-    """One array per field for ``finish_job``'s ``unnest``; events get the task in SQL."""
-    errors = [item.error.to_dict() if item.error else None for item in finishes]
-    return {
-        "id": [item.job_id for item in finishes],
-        "attempt": [item.attempt for item in finishes],
-        "state": [str(item.state) for item in finishes],
-        "run_at": [item.run_at for item in finishes],
-        "result": [rows.dump_json(item.result) for item in finishes],
-        "error": [rows.dump_json(error) for error in errors],
-        "finished_at": [now if item.state in TERMINAL else None for item in finishes],
-        "outcome": [item.outcome for item in finishes],
-        "event": [str(item.event) for item in finishes],
-        "data": [_json(_finish_data(item, e)) for item, e in zip(finishes, errors, strict=True)],
-    }
+def _finish_params(finishes: Sequence[Finish], now: datetime) -> dict[str, Any]:
+    """``finish_job``'s JSON array; events get the task in SQL."""
+    items = []
+    for position, item in enumerate(finishes, start=1):
+        error = item.error.to_dict() if item.error else None
+        items.append(
+            {
+                "id": item.job_id,
+                "attempt": item.attempt,
+                "state": str(item.state),
+                "run_at": item.run_at.isoformat() if item.run_at else None,
+                "result": item.result,
+                "error": error,
+                "finished_at": now.isoformat() if item.state in TERMINAL else None,
+                "outcome": item.outcome,
+                "event": str(item.event),
+                "data": _finish_data(item, error),
+                "ord": position,
+            }
+        )
+    return {"items": _json(items)}
 
 
 def _finish_data(item: Finish, error: dict[str, str] | None) -> dict[str, Any]:
