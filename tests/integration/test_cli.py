@@ -131,3 +131,14 @@ def test_demo_runs_jobs_to_the_end_and_events_tail_shows_them(tmp_path: Path) ->
     code, out = cli(url, "events", "tail", "--no-follow")
     assert code == 0
     assert "job.succeeded" in out
+
+
+def test_worker_refuses_an_old_schema_with_the_command_that_fixes_it(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    sqlite3.connect(path).close()  # an existing database that was never upgraded
+    code, out = cli(f"sqlite:///{path}", "worker", "conveyor.demo:app")
+    assert code == 2
+    assert "schema is at version 0" in out
+    assert "conveyor db upgrade" in out
