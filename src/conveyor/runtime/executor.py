@@ -59,32 +59,41 @@ async def execute(task: RegisteredTask, job: Job, ctx: JobContext, pool: Executo
     at once and ``ctx.cancelled`` turns true, but the thread runs on until it
     returns or checks the flag (a cooperative timeout).
     """
-    # Flag the context just before the timeout cancels the handler, so its cleanup
-    # code (and a sync handler's thread, which cannot be cancelled) can see why.
-    flag = None
-    if job.timeout is not None:
-        flag = asyncio.get_running_loop().call_later(job.timeout, ctx.cancel, "timed out")
-    deadline = asyncio.timeout(job.timeout)
     try:
         kwargs = _arguments(task, job, ctx)
         if job.timeout is None:
-            result = await _call(task, kwargs, pool)
-        else:
-            async with deadline:
-                result = await _call(task, kwargs, pool)
+            return Completed(_check_result(await _call(task, kwargs, pool)))
+        result = await _call_with_timeout(task, kwargs, pool, ctx, job.timeout)
         return Completed(_check_result(result))
     except Retry as exc:
         return Failed(error_info(exc), retry_in=exc.after)
     except Discard as exc:
         return Discarded(error_info(exc))
-    except TimeoutError as exc:
-        if not deadline.expired():
-            return Failed(error_info(exc))
+    except _Expired:
         return Failed(ErrorInfo("TimeoutError", f"the job ran longer than {job.timeout} s"))
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         return Failed(error_info(exc))
+
+
+class _Expired(Exception):
+    """The attempt's timeout passed (distinct from a TimeoutError the handler raised)."""
+
+
+async def _call_with_timeout(
+    task: RegisteredTask, kwargs: dict[str, Any], pool: Executor, ctx: JobContext, seconds: float
+) -> Any:
+    # Flag the context just before the timeout cancels the handler, so its cleanup
+    # code (and a sync handler's thread, which cannot be cancelled) can see why.
+    flag = asyncio.get_running_loop().call_later(seconds, ctx.cancel, "timed out")
+    deadline = asyncio.timeout(seconds)
+    try:
+        async with deadline:
+            return await _call(task, kwargs, pool)
+    except TimeoutError:
+        if deadline.expired():
+            raise _Expired from None
+        raise
     finally:
-        if flag is not None:
-            flag.cancel()
+        flag.cancel()
