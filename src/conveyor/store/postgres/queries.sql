@@ -6,20 +6,16 @@
 -- Times are always parameters (the store's clock), never now().
 
 -- name: insert_job
--- A whole batch in one statement. Rows come back in input order (ids are taken in
--- ORDER BY ord); a row whose (tenant_id, message_id) exists is skipped, and the
--- store looks the first job up with job_by_message_id.
+-- A whole batch in one statement, from a JSON array. Rows come back in input order
+-- (ids are taken in ORDER BY ord); a row whose (tenant_id, message_id) exists is
+-- skipped, and the store looks the first job up with job_by_message_id.
 WITH input AS (
     SELECT *
-    FROM unnest(
-        %(tenant_id)s::text[], %(task)s::text[], %(queue)s::text[], %(state)s::text[],
-        %(priority)s::smallint[], %(run_at)s::timestamptz[], %(payload)s::jsonb[],
-        %(max_attempts)s::int[], %(timeout)s::float8[], %(message_id)s::text[],
-        %(content_type)s::text[], %(content_encoding)s::text[], %(key)s::text[],
-        %(tags)s::jsonb[], %(assignee)s::text[], %(immediate)s::boolean[]
-    ) WITH ORDINALITY AS i (tenant_id, task, queue, state, priority, run_at, payload,
-                            max_attempts, timeout, message_id, content_type,
-                            content_encoding, key, tags, assignee, immediate, ord)
+    FROM jsonb_to_recordset(%(batch)s::jsonb) AS i (
+        tenant_id text, task text, queue text, state text, priority smallint,
+        run_at timestamptz, payload jsonb, max_attempts int, timeout float8, message_id text,
+        content_type text, content_encoding text, key text, tags jsonb, assignee text,
+        immediate boolean, ord int)
 ),
 inserted AS (
     INSERT INTO jobs (tenant_id, task, queue, state, priority, run_at, payload, max_attempts,
@@ -31,7 +27,7 @@ inserted AS (
     FROM input
     ORDER BY ord
     ON CONFLICT (tenant_id, message_id) WHERE message_id IS NOT NULL DO NOTHING
-    RETURNING *
+    RETURNING id, tenant_id, message_id, task, queue, state
 ),
 ev AS (
     INSERT INTO events (tenant_id, job_id, type, data, created_at)
@@ -44,7 +40,9 @@ notified AS (
     SELECT count(pg_notify('conveyor_jobs', k)) AS n
     FROM (SELECT DISTINCT tenant_id || ':' || queue AS k FROM inserted) AS keys
 )
-SELECT inserted.* FROM inserted, notified ORDER BY id
+SELECT inserted.id, inserted.tenant_id, inserted.message_id
+FROM inserted, notified
+ORDER BY id
 
 -- name: job_by_message_id
 SELECT * FROM jobs WHERE tenant_id = %(tenant_id)s AND message_id = %(message_id)s

@@ -236,17 +236,21 @@ class PostgresStore:
         if not jobs:
             return []
         now = self.clock()
-        params = {**_batch_params(jobs, now), "now": now, "event": str(EventType.JOB_ENQUEUED)}
+        states = [job.initial_state(now) for job in jobs]
+        params = {"batch": _batch(jobs, states), "now": now, "event": str(EventType.JOB_ENQUEUED)}
         async with self._transaction() as conn:
             inserted = await self._all(conn, "insert_job", params)
             created = []
-            for job, row in zip(jobs, _match_inserted(jobs, inserted), strict=True):
-                if row is None:  # the message_id was seen before: return the first job
-                    key = {"tenant_id": job.tenant_id, "message_id": job.message_id}
-                    row = await self._one(conn, "job_by_message_id", key)
-                    if row is None:
-                        raise Conflict(f"message {job.message_id!r} is being enqueued")
-                created.append(self._job(row))
+            for job, state, row in zip(jobs, states, _match_inserted(jobs, inserted), strict=True):
+                if row is not None:
+                    created.append(job.as_job(row["id"], state, now))
+                    continue
+                # the message_id was seen before: return the first job
+                key = {"tenant_id": job.tenant_id, "message_id": job.message_id}
+                first = await self._one(conn, "job_by_message_id", key)
+                if first is None:
+                    raise Conflict(f"message {job.message_id!r} is being enqueued")
+                created.append(self._job(first))
         self._wakeup.set()
         return created
 
@@ -670,26 +674,32 @@ def _claim_order(job: Job) -> tuple[int, datetime, int]:
     return (job.priority, job.run_at, job.id)
 
 
-def _batch_params(jobs: Sequence[NewJob], now: datetime) -> dict[str, list[Any]]:
-    """One array per column for ``insert_job``'s ``unnest``."""
-    return {
-        "tenant_id": [j.tenant_id for j in jobs],
-        "task": [j.task for j in jobs],
-        "queue": [j.queue for j in jobs],
-        "state": [str(j.initial_state(now)) for j in jobs],
-        "priority": [j.priority for j in jobs],
-        "run_at": [j.run_at for j in jobs],
-        "payload": [j.payload_json() for j in jobs],
-        "max_attempts": [j.max_attempts for j in jobs],
-        "timeout": [j.timeout for j in jobs],
-        "message_id": [j.message_id for j in jobs],
-        "content_type": [j.content_type for j in jobs],
-        "content_encoding": [j.content_encoding for j in jobs],
-        "key": [j.key for j in jobs],
-        "tags": [_json(list(j.tags)) for j in jobs],
-        "assignee": [j.assignee for j in jobs],
-        "immediate": [j.immediate for j in jobs],
-    }
+def _batch(jobs: Sequence[NewJob], states: Sequence[JobState]) -> str:
+    """``insert_job``'s JSON array, one object per job, ``ord`` keeping input order."""
+    return _json(
+        [
+            {
+                "tenant_id": j.tenant_id,
+                "task": j.task,
+                "queue": j.queue,
+                "state": str(state),
+                "priority": j.priority,
+                "run_at": j.run_at.isoformat(),
+                "payload": j.payload,
+                "max_attempts": j.max_attempts,
+                "timeout": j.timeout,
+                "message_id": j.message_id,
+                "content_type": j.content_type,
+                "content_encoding": j.content_encoding,
+                "key": j.key,
+                "tags": list(j.tags),
+                "assignee": j.assignee,
+                "immediate": j.immediate,
+                "ord": position,
+            }
+            for position, (j, state) in enumerate(zip(jobs, states, strict=True), start=1)
+        ]
+    )
 
 
 def _match_inserted(jobs: Sequence[NewJob], inserted: Sequence[DictRow]) -> list[DictRow | None]:
