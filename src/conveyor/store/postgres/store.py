@@ -238,7 +238,9 @@ class PostgresStore:
         now = self.clock()
         states = [job.initial_state(now) for job in jobs]
         params = {"batch": _batch(jobs, states), "now": now, "event": str(EventType.JOB_ENQUEUED)}
-        async with self._transaction() as conn:
+        # One statement, so it runs as its own transaction: one round trip. Jobs it
+        # skipped for a known message_id are looked up after it committed.
+        async with self._connection() as conn:
             inserted = await self._all(conn, "insert_job", params)
             created = []
             for job, state, row in zip(jobs, states, _match_inserted(jobs, inserted), strict=True):
@@ -635,9 +637,12 @@ class PostgresStore:
         if self._listener is None or self._listener.done():
             self._listener = asyncio.create_task(self._listen(), name="conveyor-pg-listener")
             with contextlib.suppress(TimeoutError):  # start listening before waiting
-                await asyncio.wait_for(self._listening.wait(), max(0.0, deadline - loop.time()))
+                async with asyncio.timeout_at(deadline):
+                    await self._listening.wait()
+        # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
         try:
-            await asyncio.wait_for(self._wakeup.wait(), max(0.0, deadline - loop.time()))
+            async with asyncio.timeout_at(deadline):
+                await self._wakeup.wait()
         except TimeoutError:
             return
         self._wakeup.clear()

@@ -32,6 +32,7 @@ from conveyor.store.queries import load_queries, migration_files
 T = TypeVar("T")
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
+OTHER_PROCESS_POLL = 0.005  # seconds between checks for other processes' commits
 _LOST = {"type": "LeaseExpired", "message": "the worker stopped heartbeating", "traceback": ""}
 
 
@@ -693,7 +694,7 @@ class SQLiteStore:
         return changed
 
     async def wait_for_work(self, max_wait: float) -> None:
-        """Wake on this process's writes at once, on other processes' within ~20 ms."""
+        """Wake on this process's writes at once, on other processes' within ~5 ms."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max_wait
         while not self._wakeup.is_set():
@@ -701,7 +702,7 @@ class SQLiteStore:
             if remaining <= 0:
                 return
             try:
-                async with asyncio.timeout(min(remaining, 0.02)):
+                async with asyncio.timeout(min(remaining, OTHER_PROCESS_POLL)):
                     await self._wakeup.wait()
             except TimeoutError:
                 if await self._run(self._changed_elsewhere):
