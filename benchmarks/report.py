@@ -1,0 +1,258 @@
+"""Medians, ratios and targets from the raw runs; the JSON file and the doc's results block."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.claim_cost import ClaimCost
+from benchmarks.config import CELERY_RABBITMQ_PER_SECOND, Plan
+
+METRICS = ("enqueue_single", "enqueue_batched", "processed", "pickup_p50_ms", "pickup_p99_ms")
+BEGIN = "<!-- results:begin (written by `python -m benchmarks.run`) -->"
+END = "<!-- results:end -->"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One goal from the issue and whether this run met it (None: not measured)."""
+
+    goal: str
+    measured: str
+    met: bool | None
+
+
+def summarize(runs: dict[str, dict[str, list[Any]]]) -> dict[str, dict[str, float | None]]:
+    """The median of each metric per system (None when not measured)."""
+    summary: dict[str, dict[str, float | None]] = {}
+    for system, metrics in runs.items():
+        summary[system] = {}
+        for metric in METRICS:
+            values = [v for v in metrics.get(metric, []) if v is not None]
+            summary[system][metric] = statistics.median(values) if values else None
+    return summary
+
+
+def _get(summary: dict[str, dict[str, float | None]], system: str, metric: str) -> float | None:
+    return summary.get(system, {}).get(metric)
+
+
+def _ratio(top: float | None, bottom: float | None) -> float | None:
+    return None if top is None or not bottom else top / bottom
+
+
+def ratios(summary: dict[str, dict[str, float | None]]) -> dict[str, float | None]:
+    """Conveyor PG processed / pgqueuer processed; Conveyor SQLite processed / Celery."""
+    return {
+        "conveyor_postgres_vs_pgqueuer": _ratio(
+            _get(summary, "conveyor-postgres", "processed"), _get(summary, "pgqueuer", "processed")
+        ),
+        "conveyor_postgres_vs_pgqueuer_batch100": _ratio(
+            _get(summary, "conveyor-postgres", "processed"),
+            _get(summary, "pgqueuer-batch100", "processed"),
+        ),
+        "conveyor_sqlite_vs_celery_rabbitmq": _ratio(
+            _get(summary, "conveyor-sqlite", "processed"), CELERY_RABBITMQ_PER_SECOND
+        ),
+    }
+
+
+def _fmt(value: float | None, digits: int = 0, suffix: str = "") -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def _at_least(value: float | None, goal: float) -> bool | None:
+    return None if value is None else value >= goal
+
+
+def _at_most(value: float | None, goal: float) -> bool | None:
+    return None if value is None else value <= goal
+
+
+def targets(
+    summary: dict[str, dict[str, float | None]], claim: dict[str, Any] | None
+) -> list[Target]:
+    """The issue's targets, each with the measured value."""
+    found = ratios(summary)
+    pg_vs = found["conveyor_postgres_vs_pgqueuer"]
+    sqlite_vs = found["conveyor_sqlite_vs_celery_rabbitmq"]
+    p99 = _get(summary, "conveyor-postgres", "pickup_p99_ms")
+    result = [
+        Target(
+            "PostgreSQL processing >= 3x pgqueuer (same run)",
+            _fmt(pg_vs, 2, "x"),
+            _at_least(pg_vs, 3.0),
+        ),
+        Target(
+            "SQLite processing >= 5x Celery on RabbitMQ (~2,900/s)",
+            _fmt(sqlite_vs, 2, "x"),
+            _at_least(sqlite_vs, 5.0),
+        ),
+        Target("p99 pickup <= 5 ms on PostgreSQL", _fmt(p99, 1, " ms"), _at_most(p99, 5.0)),
+    ]
+    for system in ("conveyor-postgres", "conveyor-sqlite"):
+        batched = _get(summary, system, "enqueue_batched")
+        result.append(
+            Target(
+                f"batched enqueue >= 50,000 jobs/s ({system})",
+                _fmt(batched, 0, "/s"),
+                _at_least(batched, 50_000),
+            )
+        )
+    ratio = claim.get("ratio") if claim else None
+    result.append(
+        Target(
+            "claim+finish cost with 1,000,000 waiting within 2x of 1,000",
+            _fmt(ratio, 2, "x"),
+            _at_most(ratio, 2.0),
+        )
+    )
+    return result
+
+
+def build(
+    meta: dict[str, Any],
+    plan: Plan,
+    runs: dict[str, dict[str, list[Any]]],
+    claim: list[ClaimCost] | None,
+) -> dict[str, Any]:
+    """The whole result document (what goes to JSON)."""
+    summary = summarize(runs)
+    claim_doc = None
+    if claim:
+        small, large = claim[0], claim[-1]
+        claim_doc = {
+            "sizes": [asdict(c) for c in claim],
+            "ratio": large.median_ms / small.median_ms,
+        }
+    return {
+        "meta": meta,
+        "plan": asdict(plan),
+        "runs": runs,
+        "summary": summary,
+        "ratios": ratios(summary),
+        "celery_rabbitmq_quoted_per_second": CELERY_RABBITMQ_PER_SECOND,
+        "claim_cost": claim_doc,
+        "targets": [asdict(t) for t in targets(summary, claim_doc)],
+    }
+
+
+def write_json(result: dict[str, Any], path: Path) -> None:
+    """Write the result document."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
+
+
+def _results_table(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "| system | enqueue/s single | enqueue/s batched | processed/s "
+        "| pickup p50 ms | pickup p99 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for system, s in result["summary"].items():
+        capped = any(result["runs"][system].get("processed_capped", []))
+        lines.append(
+            f"| {system} | {_fmt(s['enqueue_single'])} | {_fmt(s['enqueue_batched'])} "
+            f"| {_fmt(s['processed'])}{' *' if capped else ''} "
+            f"| {_fmt(s['pickup_p50_ms'], 1)} | {_fmt(s['pickup_p99_ms'], 1)} |"
+        )
+    return lines
+
+
+def _meta_lines(result: dict[str, Any]) -> list[str]:
+    m, p = result["meta"], result["plan"]
+    packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
+    changed = " (with uncommitted changes in src/)" if m["git_src_changed"] else ""
+    return [
+        f"Run of {m['date']}, mode **{p['mode']}**, median of {p['repeats']} repetition(s), "
+        f"source {m['git_commit']}{changed}.",
+        "",
+        f"Machine: {m['nproc']} cores ({m['cpu']}), {m['ram_gib']} GiB RAM, {m['os']}; "
+        f"load average at start {m['load_average_at_start']}. Shared machine: expect noise.",
+        f"Versions: Python {m['python']}, PostgreSQL {m['postgresql']}, SQLite {m['sqlite']}; "
+        f"{packages}.",
+        "",
+        f"Sizes: single enqueue {p['single_jobs']:,} jobs; batched {p['batched_jobs']:,} jobs "
+        f"in batches of {p['batch_size']:,}; processed/s over {p['process_jobs']:,} pre-loaded "
+        f"jobs (at most {p['process_max_seconds']:g} s from the first start); pickup latency "
+        f"over {p['latency_jobs']} jobs enqueued {p['latency_gap_seconds'] * 1000:g} ms apart.",
+    ]
+
+
+def _claim_lines(result: dict[str, Any]) -> list[str]:
+    claim = result["claim_cost"]
+    if not claim:
+        return []
+    lines = [
+        "",
+        "Claim cost (Conveyor on PostgreSQL, claim 100 + finish 100, median of "
+        f"{result['plan']['claim_rounds']} rounds):",
+        "",
+        "| waiting jobs | ms per round | p90 ms | jobs/s |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    for c in claim["sizes"]:
+        lines.append(
+            f"| {c['waiting']:,} | {c['median_ms']:.1f} | {c['p90_ms']:.1f} "
+            f"| {c['jobs_per_second']:,.0f} |"
+        )
+    lines += ["", f"Ratio large/small: **{claim['ratio']:.2f}x** (target: within 2x)."]
+    return lines
+
+
+def _target_lines(result: dict[str, Any]) -> list[str]:
+    lines = ["", "| target | measured | met? |", "| --- | ---: | --- |"]
+    for t in result["targets"]:
+        met = "n/a" if t["met"] is None else ("**yes**" if t["met"] else "**NO**")
+        lines.append(f"| {t['goal']} | {t['measured']} | {met} |")
+    met = [t["goal"] for t in result["targets"] if t["met"]]
+    missed = [t["goal"] for t in result["targets"] if t["met"] is False]
+    lines += [
+        "",
+        f"In short: {len(met)} of {len(result['targets'])} targets met"
+        + (f" ({'; '.join(met)})" if met else "")
+        + (f"; **not met**: {'; '.join(missed)}." if missed else "."),
+    ]
+    return lines
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The results block of ``docs/benchmarks.md``."""
+    r = result["ratios"]
+    lines = [
+        BEGIN,
+        "",
+        *_meta_lines(result),
+        "",
+        *_results_table(result),
+        "",
+        "\\* processed/s measured over the time window only: the worker had not finished every"
+        " pre-loaded job when the window closed (see the method above).",
+        "",
+        f"Ratios: Conveyor PostgreSQL processed / pgqueuer processed = "
+        f"**{_fmt(r['conveyor_postgres_vs_pgqueuer'], 2, 'x')}**; Conveyor SQLite processed / "
+        f"{CELERY_RABBITMQ_PER_SECOND:,.0f} (Celery on RabbitMQ, quoted, not re-run) = "
+        f"**{_fmt(r['conveyor_sqlite_vs_celery_rabbitmq'], 2, 'x')}**. For reference, Conveyor"
+        f" PostgreSQL / pgqueuer with batch 100 = "
+        f"{_fmt(r['conveyor_postgres_vs_pgqueuer_batch100'], 2, 'x')}.",
+        *_claim_lines(result),
+        *_target_lines(result),
+        "",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def update_doc(result: dict[str, Any], path: Path) -> None:
+    """Replace the results block of the doc (the rest is hand-written)."""
+    text = path.read_text()
+    head, found, rest = text.partition(BEGIN)
+    _, found_end, tail = rest.partition(END)
+    if not found or not found_end:
+        raise RuntimeError(f"{path} has no results markers")
+    path.write_text(head + markdown(result) + tail)

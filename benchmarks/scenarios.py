@@ -1,0 +1,161 @@
+"""The measurements on one system: enqueue rates, processing rate, pickup latency.
+
+Each function gets a :class:`~benchmarks.systems.System` already installed and
+open on its own fresh database, and returns plain numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+
+from benchmarks.config import Plan
+from benchmarks.stamps import read_starts
+from benchmarks.systems import System
+from benchmarks.workers import WorkerProcess
+
+POLL_SECONDS = 0.25
+STARTUP_TIMEOUT = 60.0
+PRELOAD_BATCH = 1_000
+WARMUP_SEQ = -1
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessResult:
+    """Jobs a worker finished over the window from its first start to its last finish."""
+
+    per_second: float
+    done: int
+    window_seconds: float
+    capped: bool  # stopped at the plan's time limit, before all jobs were done
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyResult:
+    """Enqueue-to-start latency percentiles, in milliseconds."""
+
+    p50_ms: float
+    p99_ms: float
+    samples: int
+    missing: int
+
+
+async def enqueue_single(system: System, count: int) -> float:
+    """Jobs per second, one enqueue call (one transaction) per job."""
+    started = time.perf_counter()
+    for _ in range(count):
+        await system.enqueue_noop()
+    return count / (time.perf_counter() - started)
+
+
+async def enqueue_batched(system: System, total: int, batch: int) -> float:
+    """Jobs per second through the system's batch API, ``batch`` jobs per call."""
+    started = time.perf_counter()
+    for offset in range(0, total, batch):
+        await system.enqueue_noops(min(batch, total - offset))
+    return total / (time.perf_counter() - started)
+
+
+async def _preload(system: System, count: int) -> None:
+    for offset in range(0, count, PRELOAD_BATCH):
+        await system.enqueue_noops(min(PRELOAD_BATCH, count - offset))
+
+
+async def _wait_until_done(
+    system: System, worker: WorkerProcess, total: int, max_seconds: float
+) -> bool:
+    """Poll until every job is done, or ``max_seconds`` after the first is; True if capped."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    first_seen: float | None = None
+    while True:
+        await asyncio.sleep(POLL_SECONDS)
+        worker.check_alive()
+        done = await system.done_count()
+        now = time.monotonic()
+        if done >= total:
+            return False
+        if done and first_seen is None:
+            first_seen = now
+        if first_seen is not None and now - first_seen >= max_seconds:
+            return True
+        if first_seen is None and now > deadline:
+            raise TimeoutError(f"{system.name}: no job done {STARTUP_TIMEOUT} s after start")
+
+
+def _worker(system: System, label: str) -> WorkerProcess:
+    return WorkerProcess(
+        system.worker_command(), system.worker_env(), system.workdir / f"{label}.log"
+    )
+
+
+async def processing(system: System, plan: Plan) -> ProcessResult:
+    """Pre-load no-op jobs, start one worker, measure first start to last finish."""
+    await _preload(system, plan.process_jobs)
+    if plan.analyze_after_preload:
+        await system.refresh_statistics()
+    worker = _worker(system, "process")
+    worker.start()
+    try:
+        capped = await _wait_until_done(system, worker, plan.process_jobs, plan.process_max_seconds)
+    finally:
+        worker.stop()
+    progress = await system.progress()
+    if progress.first_start is None or progress.last_finish is None or not progress.done:
+        raise RuntimeError(f"{system.name}: no job finished")
+    window = max(progress.last_finish - progress.first_start, 1e-6)
+    return ProcessResult(progress.done / window, progress.done, window, capped)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (p99 of 200 samples is the 198th smallest)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+async def _wait_for_stamps(system: System, worker: WorkerProcess, wanted: set[int]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    path = system.workdir / "stamps.txt"
+    while not wanted <= read_starts(path).keys():
+        worker.check_alive()
+        if time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def _enqueue_paced(system: System, count: int, gap: float) -> dict[int, float]:
+    """Enqueue ``count`` stamp jobs ``gap`` seconds apart; each one's time before the call."""
+    enqueued: dict[int, float] = {}
+    loop = asyncio.get_running_loop()
+    origin = loop.time()
+    for seq in range(count):
+        await asyncio.sleep(max(0.0, origin + seq * gap - loop.time()))
+        enqueued[seq] = time.time()
+        await system.enqueue_stamp(seq)
+    return enqueued
+
+
+async def latency(system: System, plan: Plan) -> LatencyResult:
+    """With an idle worker, enqueue jobs one by one; start time minus enqueue time."""
+    worker = _worker(system, "latency")
+    worker.start()
+    try:
+        await system.enqueue_stamp(WARMUP_SEQ)  # returns once the worker is up and idle
+        await _wait_for_stamps(system, worker, {WARMUP_SEQ})
+        await asyncio.sleep(0.5)
+        enqueued = await _enqueue_paced(system, plan.latency_jobs, plan.latency_gap_seconds)
+        await _wait_for_stamps(system, worker, set(enqueued))
+    finally:
+        worker.stop()
+    starts = read_starts(system.workdir / "stamps.txt")
+    waits = [(starts[seq] - at) * 1000 for seq, at in enqueued.items() if seq in starts]
+    if not waits:
+        raise RuntimeError(f"{system.name}: no latency job started")
+    return LatencyResult(
+        p50_ms=percentile(waits, 0.50),
+        p99_ms=percentile(waits, 0.99),
+        samples=len(waits),
+        missing=len(enqueued) - len(waits),
+    )
