@@ -22,8 +22,13 @@ class Row(Protocol):
 TimeReader = Callable[[Any], datetime]
 
 
+_STATES = {state.value: state for state in JobState}
+
+
 def read_json(value: Any) -> Any:
-    """JSON columns: text on SQLite, already decoded on PostgreSQL."""
+    """JSON columns: text on both stores (PostgreSQL's are loaded as text too)."""
+    if value == "{}":  # the most common payload, without the parser
+        return {}
     if isinstance(value, str | bytes):
         return json.loads(value)
     return value
@@ -45,7 +50,7 @@ def job_from_row(row: Row, read_time: TimeReader) -> Job:
         tenant_id=row["tenant_id"],
         task=row["task"],
         queue=row["queue"],
-        state=JobState(row["state"]),
+        state=_STATES[row["state"]],
         priority=row["priority"],
         run_at=read_time(row["run_at"]),
         payload=read_json(row["payload"]),
@@ -56,7 +61,7 @@ def job_from_row(row: Row, read_time: TimeReader) -> Job:
         content_type=row["content_type"],
         content_encoding=row["content_encoding"],
         key=row["key"],
-        tags=tuple(read_json(row["tags"]) or ()),
+        tags=() if row["tags"] == "[]" else tuple(read_json(row["tags"]) or ()),
         assignee=row["assignee"],
         immediate=bool(row["immediate"]),
         created_at=read_time(row["created_at"]),

@@ -48,8 +48,8 @@ _LOST = {"type": "LeaseExpired", "message": "the worker stopped heartbeating", "
 
 
 def from_db(value: datetime) -> datetime:
-    """``timestamptz`` values come back in the session's zone; Conveyor uses UTC."""
-    return value.astimezone(UTC)
+    """``timestamptz`` values come back in the session's zone (UTC); Conveyor uses UTC."""
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 @contextlib.contextmanager
@@ -156,7 +156,8 @@ class PostgresStore:
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             self.url,
             connection_class=AsyncConnection[DictRow],
-            kwargs={"autocommit": True, "row_factory": dict_row},
+            # A UTC session: timestamptz values arrive in UTC, with nothing to convert.
+            kwargs={"autocommit": True, "row_factory": dict_row, "options": "-c TimeZone=UTC"},
             min_size=min(2, self.pool_size),
             max_size=self.pool_size,
             open=False,
