@@ -51,7 +51,12 @@ def state_text(state: JobState) -> str:
 
 
 def _when(moment: datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+    """Local time; the date only when it is not today."""
+    if moment is None:
+        return ""
+    local = moment.astimezone()
+    today = datetime.now(local.tzinfo).date()
+    return local.strftime("%H:%M:%S" if local.date() == today else "%Y-%m-%d %H:%M:%S")
 
 
 def _progress(job: Job) -> str:
@@ -66,7 +71,11 @@ def jobs_table(jobs: list[Job]) -> Table:
     """Jobs, one per row."""
     table = Table(show_lines=False, header_style="bold")
     for column in ("id", "task", "queue", "state", "prio", "attempt", "run at", "progress"):
-        table.add_column(column, justify="right" if column in ("id", "prio") else "left")
+        table.add_column(
+            column,
+            justify="right" if column in ("id", "prio") else "left",
+            no_wrap=column != "progress",
+        )
     for job in jobs:
         table.add_row(
             str(job.id),
