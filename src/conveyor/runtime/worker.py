@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from conveyor.domain.errors import ConveyorError
@@ -85,6 +86,7 @@ class Worker:
         )
         self._queue_turn = 0
         self._closing = False
+        self._started_at: datetime = store.clock()
         self.processed = 0
 
     # -- slots ----------------------------------------------------------------
@@ -99,8 +101,8 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then drain gracefully and release what is left."""
-        started = self.store.clock()
-        await self.store.register_worker(self._info(started))
+        self._started_at = self.store.clock()
+        await self.store.register_worker(self._info())
         log.info("worker %s started on queues %s", self.id, ",".join(self.queues))
         loops = [
             asyncio.create_task(self._forever(self._heartbeat, self.settings.heartbeat_seconds)),
@@ -124,7 +126,7 @@ class Worker:
             self._pool.shutdown(wait=False, cancel_futures=True)
             log.info("worker %s stopped after %d jobs", self.id, self.processed)
 
-    def _info(self, started: object) -> WorkerInfo:
+    def _info(self) -> WorkerInfo:
         return WorkerInfo(
             id=self.id,
             tenant_id=self.settings.tenant_id,
@@ -132,7 +134,7 @@ class Worker:
             pid=os.getpid(),
             queues=self.queues,
             concurrency=self.settings.concurrency,
-            started_at=started,  # type: ignore[arg-type]
+            started_at=self._started_at,
             last_seen_at=self.store.clock(),
         )
 
@@ -237,7 +239,7 @@ class Worker:
             if job_id not in still_held and running and not running.ctx.cancelled:
                 log.warning("job %s was cancelled or lost its lease", job_id)
                 running.ctx.cancel("cancelled or lease lost")
-        await self.store.register_worker(self._info(self.store.clock()))
+        await self.store.register_worker(self._info())
         rescued = await self.store.rescue_expired()
         if rescued:
             log.warning("rescued %d jobs whose worker stopped heartbeating", len(rescued))
