@@ -142,3 +142,19 @@ def test_worker_refuses_an_old_schema_with_the_command_that_fixes_it(tmp_path: P
     assert code == 2
     assert "schema is at version 0" in out
     assert "conveyor db upgrade" in out
+
+
+def test_an_unexpected_failure_is_one_line_with_exit_1(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conveyor.services.jobs import JobService
+
+    async def broken(self: JobService) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(JobService, "stats", broken)
+    monkeypatch.delenv("CONVEYOR_DEBUG", raising=False)
+    code, out = cli(db, "jobs", "stats")
+    assert code == 1
+    assert "unexpected RuntimeError: disk on fire" in out
+    assert "Traceback" not in out

@@ -73,6 +73,16 @@ def run_with_store(
         fail(exc.message)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    except Exception as exc:
+        if os.environ.get("CONVEYOR_DEBUG"):
+            raise
+        errors.print(
+            f"[bold red]error:[/] unexpected {type(exc).__name__}: {exc} "
+            "(set CONVEYOR_DEBUG=1 to see the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
 
 
 def run_with_jobs(ctx: typer.Context, use: Callable[[JobService], Awaitable[T]]) -> T:
