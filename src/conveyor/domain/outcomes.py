@@ -70,11 +70,14 @@ class Finish:
     @property
     def outcome(self) -> str:
         """The attempt's outcome as recorded in its history row."""
-        return {
-            JobState.COMPLETED: "completed",
-            JobState.RETRYABLE: "failed",
-            JobState.DISCARDED: "discarded",
-        }[self.state]
+        return _OUTCOMES[self.state]
+
+
+_OUTCOMES = {
+    JobState.COMPLETED: "completed",
+    JobState.RETRYABLE: "failed",
+    JobState.DISCARDED: "discarded",
+}
 
 
 def decide(

@@ -672,8 +672,11 @@ class PostgresStore:
 # -- parameters ---------------------------------------------------------------------
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def _claim_order(job: Job) -> tuple[int, datetime, int]:
