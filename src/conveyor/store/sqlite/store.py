@@ -32,6 +32,7 @@ from conveyor.store.queries import load_queries, migration_files
 T = TypeVar("T")
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 OTHER_PROCESS_POLL = 0.005  # seconds between checks for other processes' commits
 _LOST = {"type": "LeaseExpired", "message": "the worker stopped heartbeating", "traceback": ""}
 
@@ -303,7 +304,7 @@ class SQLiteStore:
         limit: int,
         lease_seconds: float,
         urgent_only: bool,
-    ) -> list[Job]:
+    ) -> list[sqlite3.Row]:
         now = self._now()
         with self._write() as conn:
             key = {"tenant_id": tenant_id, "queue": queue}
@@ -329,9 +330,14 @@ class SQLiteStore:
                     "lease_expires_at": now + lease_seconds,
                 },
             ).fetchall()
-            jobs = sorted((self._job(r) for r in claimed), key=_claim_order)
-            conn.executemany(self._q("insert_event"), [_started_event(j, now) for j in jobs])
-        return jobs
+            # Only what needs the transaction runs here, in the store's thread: turning
+            # rows into jobs happens on the event loop, while this thread goes on.
+            started = _started_data(worker_id)
+            conn.executemany(
+                self._q("insert_event"),
+                [_started_event(row, started, now) for row in sorted(claimed, key=_row_order)],
+            )
+        return claimed
 
     async def claim(
         self,
@@ -343,9 +349,10 @@ class SQLiteStore:
         urgent_only: bool = False,
     ) -> list[Job]:
         """Move up to ``limit`` available jobs of a queue to running, in claim order."""
-        return await self._run(
+        claimed = await self._run(
             self._claim, tenant_id, queue, worker_id, limit, lease_seconds, urgent_only
         )
+        return sorted((self._job(row) for row in claimed), key=_claim_order)
 
     def _heartbeat(
         self, worker_id: str, held: Sequence[tuple[int, int]], lease_seconds: float
@@ -369,11 +376,9 @@ class SQLiteStore:
             return set()
         return await self._run(self._heartbeat, worker_id, held, lease_seconds)
 
-    def _finish(self, finishes: Sequence[Finish]) -> list[bool]:
-        now = self._now()
-        items = [_finish_item(item, now) for item in finishes]
+    def _finish(self, finishes: Sequence[Finish], items: str, now: float) -> list[bool]:
         with self._write() as conn:
-            done = conn.execute(self._q("finish_job"), {"items": json.dumps(items), "now": now})
+            done = conn.execute(self._q("finish_job"), {"items": items, "now": now})
             rows_by_id = {row["id"]: row for row in done}
             accepted = [item for item in finishes if item.job_id in rows_by_id]
             conn.executemany(
@@ -413,7 +418,9 @@ class SQLiteStore:
         """End attempts; an item whose attempt lost its lease is refused (``False``)."""
         if not finishes:
             return []
-        return await self._run(self._finish, finishes)
+        now = self._now()
+        items = _ENCODER.encode([_finish_item(item, now) for item in finishes])
+        return await self._run(self._finish, finishes, items, now)
 
     def _rescue_expired(self) -> list[int]:
         now = self._now()
@@ -775,19 +782,32 @@ def _finish_event(row: sqlite3.Row, item: Finish, now: float) -> dict[str, Any]:
     return {
         "tenant_id": row["tenant_id"],
         "job_id": item.job_id,
-        "type": str(item.event),
-        "data": json.dumps(data, separators=(",", ":")),
+        "type": item.event.value,
+        "data": _ENCODER.encode(data),
         "now": now,
     }
 
 
-def _started_event(job: Job, now: float) -> dict[str, Any]:
-    data = {"attempt": job.attempt, "worker_id": job.worker_id, "task": job.task}
+def _row_order(row: sqlite3.Row) -> tuple[int, float, int]:
+    return (row["priority"], row["run_at"], row["id"])
+
+
+def _started_data(worker_id: str) -> str:
+    """The ``job.started`` data of a claim, with ``%d`` for the attempt and ``%s`` the task.
+
+    Encoded once per claim, not per job: task names are checked by ``check_name``
+    (letters, digits and ``_.:-``), so they need no JSON escaping.
+    """
+    worker = json.dumps(worker_id).replace("%", "%%")
+    return '{"attempt":%d,"worker_id":' + worker + ',"task":"%s"}'
+
+
+def _started_event(row: sqlite3.Row, data: str, now: float) -> dict[str, Any]:
     return {
-        "tenant_id": job.tenant_id,
-        "job_id": job.id,
-        "type": str(EventType.JOB_STARTED),
-        "data": json.dumps(data, separators=(",", ":")),
+        "tenant_id": row["tenant_id"],
+        "job_id": row["id"],
+        "type": EventType.JOB_STARTED.value,
+        "data": data % (row["attempt"], row["task"]),
         "now": now,
     }
 
