@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -40,27 +41,10 @@ def _database_url(admin_url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A PostgreSQL database created for this test run, migrated, dropped at the end."""
-    name = f"conveyor_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        service_missing(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc}")
-    url = _database_url(PG_ADMIN_URL, name)
-    try:
-        yield url
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def pg_empty_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database (no migrations), dropped after the test."""
-    name = f"conveyor_empty_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def _new_database(prefix: str) -> Iterator[str]:
+    """Create a PostgreSQL database, yield its URL, drop it; skip (or fail in CI) if down."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
@@ -71,6 +55,20 @@ def pg_empty_url() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database created for this test run, migrated, dropped at the end."""
+    with _new_database("conveyor_test") as url:
+        yield url
+
+
+@pytest.fixture
+def pg_empty_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database (no migrations), dropped after the test."""
+    with _new_database("conveyor_empty") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
