@@ -73,12 +73,18 @@ def pg_empty_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def pg_migrated(pg_url: str) -> str:
+    _migrate(pg_url)
+    return pg_url
+
+
+def _migrate(url: str) -> None:
+    """Apply the schema to the database at ``url`` (from sync fixtures)."""
     import asyncio
 
-    from conveyor.store.postgres.store import PostgresStore
+    from conveyor.store import store_from_url
 
     async def migrate() -> None:
-        store = PostgresStore(pg_url)
+        store = store_from_url(url, sqlite_synchronous="NORMAL")
         await store.open()
         try:
             await store.migrate()
@@ -86,7 +92,6 @@ def pg_migrated(pg_url: str) -> str:
             await store.close()
 
     asyncio.run(migrate())
-    return pg_url
 
 
 def _truncate(url: str) -> None:
@@ -133,17 +138,5 @@ async def store(database_url: str, store_kind: str) -> AsyncIterator[Store]:
 @pytest.fixture
 def migrated_url(database_url: str) -> str:
     """``database_url`` with the schema applied, for tests that are not async."""
-    import asyncio
-
-    from conveyor.store import store_from_url
-
-    async def migrate() -> None:
-        store = store_from_url(database_url, sqlite_synchronous="NORMAL")
-        await store.open()
-        try:
-            await store.migrate()
-        finally:
-            await store.close()
-
-    asyncio.run(migrate())
+    _migrate(database_url)
     return database_url
