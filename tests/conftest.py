@@ -96,10 +96,16 @@ def _migrate(url: str) -> None:
 
 def _truncate(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        tables = "jobs, job_attempts, events, artifacts, queues, workers"
+        tables = (
+            "jobs, job_attempts, events, artifacts, queues, workers, "
+            "memberships, refresh_tokens, api_keys, users, audit_log, signing_keys"
+        )
         conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         conn.execute("DELETE FROM tenants WHERE id <> 'default'")
-        conn.execute("UPDATE tenants SET status = 'active'")
+        conn.execute(
+            "INSERT INTO tenants (id, name) VALUES ('default', 'Default') ON CONFLICT DO NOTHING"
+        )
+        conn.execute("UPDATE tenants SET status = 'active', allow_signup = false")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

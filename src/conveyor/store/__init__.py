@@ -1,4 +1,5 @@
-"""Stores: where Conveyor keeps everything. Pick one with :func:`store_from_url`."""
+"""Stores: where Conveyor keeps everything. Pick one with :func:`store_from_url`;
+:func:`accounts_for` gives its tenants, users, keys and audit log."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING
 from conveyor.domain.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from conveyor.store.accounts_protocol import AccountStore
     from conveyor.store.protocol import Clock, Store
 
 DEFAULT_DATABASE_URL = "sqlite:///conveyor.db"
@@ -38,3 +40,10 @@ def store_from_url(
     raise InvalidInput(
         "database_url", f"must start with sqlite:/// or postgresql:// (got {url.split(':')[0]!r})"
     )
+
+
+def accounts_for(store: Store) -> AccountStore:
+    """The :class:`~conveyor.store.accounts_protocol.AccountStore` on ``store``'s database."""
+    from conveyor.store.accounts import SqlAccountStore
+
+    return SqlAccountStore(store)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select, text
+from sqlalchemy import ColumnElement, Select, Text, cast, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
@@ -26,6 +27,22 @@ def _tag_clause(dialect: str, tag: str) -> ColumnElement[bool]:
     return text(_TAG_CLAUSES[dialect]).bindparams(tag=tag)  # type: ignore[return-value]
 
 
+def _moment(dialect: str, value: datetime) -> Any:
+    """Times are epoch seconds on SQLite, timestamptz on PostgreSQL."""
+    return value.timestamp() if dialect == "sqlite" else value
+
+
+def _text_clause(needle: str) -> ColumnElement[bool]:
+    jobs = tables.jobs
+    lowered = needle.lower()
+    return or_(
+        *(
+            func.lower(column).contains(lowered, autoescape=True)
+            for column in (jobs.c.task, jobs.c.key, cast(jobs.c.payload, Text))
+        )
+    )
+
+
 def job_list_query(dialect: str, tenant_id: str, filters: JobFilter) -> Select[Any]:
     """``SELECT * FROM jobs`` narrowed by every filter that is set."""
     jobs = tables.jobs
@@ -42,6 +59,12 @@ def job_list_query(dialect: str, tenant_id: str, filters: JobFilter) -> Select[A
             stmt = stmt.where(jobs.c[column] == str(value))
     if filters.tag is not None:
         stmt = stmt.where(_tag_clause(dialect, filters.tag))
+    if filters.created_after is not None:
+        stmt = stmt.where(jobs.c.created_at >= _moment(dialect, filters.created_after))
+    if filters.created_before is not None:
+        stmt = stmt.where(jobs.c.created_at < _moment(dialect, filters.created_before))
+    if filters.text:
+        stmt = stmt.where(_text_clause(filters.text))
     if filters.after_id is not None:
         cursor = (
             jobs.c.id < filters.after_id if filters.newest_first else jobs.c.id > filters.after_id

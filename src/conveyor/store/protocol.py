@@ -8,10 +8,10 @@ changes a job's state is a compare-and-set whose guard comes from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from conveyor.domain.events import Event
 from conveyor.domain.jobs import Artifact, Attempt, Job, JobFilter, NewJob
@@ -19,6 +19,8 @@ from conveyor.domain.lifecycle import JobState
 from conveyor.domain.outcomes import Finish
 
 Clock = Callable[[], datetime]
+SqlSteps = Sequence[tuple[str, Mapping[str, Any]]]
+"""Statements in the store's own dialect, each with its named parameters."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,3 +161,15 @@ class Store(Protocol):
 
     async def wait_for_work(self, max_wait: float) -> None:
         """Return when new work may be available, or after ``max_wait`` seconds."""
+
+    def read_time(self, value: Any) -> datetime:
+        """A time column's value, as the database returned it, as a UTC datetime."""
+
+    async def run_sql(self, steps: SqlSteps, write: bool = True) -> list[list[dict[str, Any]]]:
+        """Run statements in one write transaction, in order; each one's rows as dicts.
+        ``write=False``: read-only statements, run without taking the write lock.
+
+        For queries off the hot path (:mod:`conveyor.store.accounts`). Datetime
+        parameters are stored the way the store stores times; a unique violation
+        raises ``Conflict``, a missing referenced row ``NotFound``.
+        """

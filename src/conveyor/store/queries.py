@@ -2,7 +2,8 @@
 
 A section starts with a line ``-- name: claim_jobs`` and runs to the next one.
 Both dialects define the same names (a unit test checks), so the two versions of
-each hot path can be read side by side.
+each hot path can be read side by side. Queries off the hot path live once, in a
+portable file (``accounts.sql``) that :func:`load_portable` adapts to each dialect.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from functools import cache
 from importlib.resources import files
 
 _SECTION = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+_COMMENT_LINE = re.compile(r"^\s*--.*\n?", re.MULTILINE)
+_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 
 
 def parse_sections(text: str) -> dict[str, str]:
@@ -30,6 +33,29 @@ def load_queries(dialect: str) -> dict[str, str]:
     """The named queries of ``dialect`` (``sqlite`` or ``postgres``)."""
     text = files("conveyor.store").joinpath(dialect, "queries.sql").read_text("utf-8")
     return parse_sections(text)
+
+
+@cache
+def load_portable(filename: str, dialect: str) -> dict[str, str]:
+    """The named queries of a portable file in this package, for ``dialect``.
+
+    The file uses ``:name`` parameters and no dialect-specific SQL. Whole-line
+    comments are dropped; for ``postgres`` a literal ``%`` is doubled and
+    ``:name`` becomes psycopg's ``%(name)s``.
+    """
+    text = files("conveyor.store").joinpath(filename).read_text("utf-8")
+    sections = parse_sections(text)
+    return {name: to_dialect(sql, dialect) for name, sql in sections.items()}
+
+
+def to_dialect(sql: str, dialect: str) -> str:
+    """One portable statement (``:name`` parameters) as ``dialect`` runs it."""
+    sql = _COMMENT_LINE.sub("", sql).strip()
+    if dialect == "sqlite":
+        return sql
+    if dialect == "postgres":
+        return _PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
+    raise ValueError(f"unknown dialect {dialect!r}")
 
 
 def migration_files(dialect: str) -> list[tuple[int, str, str]]:

@@ -36,7 +36,7 @@ from conveyor.domain.lifecycle import TERMINAL, Action, JobState, transition
 from conveyor.domain.outcomes import Finish
 from conveyor.store import rows
 from conveyor.store.listing import compile_query, job_list_query
-from conveyor.store.protocol import Clock, QueueInfo, WorkerInfo
+from conveyor.store.protocol import Clock, QueueInfo, SqlSteps, WorkerInfo
 from conveyor.store.queries import load_queries, migration_files
 
 Conn: TypeAlias = AsyncConnection[DictRow]
@@ -624,6 +624,22 @@ class PostgresStore:
         """Workers seen recently."""
         found = await self._fetch("list_workers", {"tenant_id": tenant_id})
         return [rows.worker_from_row(r, from_db) for r in found]
+
+    # -- portable statements (conveyor.store.accounts) -----------------------------
+
+    def read_time(self, value: Any) -> datetime:
+        """A ``timestamptz`` value as a UTC datetime."""
+        return from_db(value)
+
+    async def run_sql(self, steps: SqlSteps, write: bool = True) -> list[list[dict[str, Any]]]:
+        """Run statements in one transaction (reads: in autocommit), in order; each
+        one's rows as dicts."""
+        results: list[list[dict[str, Any]]] = []
+        async with self._transaction() if write else self._connection() as conn:
+            for sql, params in steps:
+                cursor = await conn.execute(sql, params)
+                results.append(await cursor.fetchall() if cursor.description else [])
+        return results
 
     # -- wake-ups -------------------------------------------------------------
 

@@ -10,23 +10,30 @@ is one hop from the event loop and one commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from conveyor.domain.errors import InvalidInput, NotFound, SchemaOutdated, StoreUnavailable
+from conveyor.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    SchemaOutdated,
+    StoreUnavailable,
+)
 from conveyor.domain.events import ARRIVAL_EVENT, Event, EventType
 from conveyor.domain.jobs import Artifact, Attempt, Job, JobFilter, NewJob, check_name, utcnow
 from conveyor.domain.lifecycle import TERMINAL, Action, JobState, transition
 from conveyor.domain.outcomes import Finish
 from conveyor.store import rows
 from conveyor.store.listing import compile_query, job_list_query
-from conveyor.store.protocol import Clock, QueueInfo, WorkerInfo
+from conveyor.store.protocol import Clock, QueueInfo, SqlSteps, WorkerInfo
 from conveyor.store.queries import load_queries, migration_files
 
 T = TypeVar("T")
@@ -692,6 +699,26 @@ class SQLiteStore:
         found = await self._run(self._select, "list_workers", {"tenant_id": tenant_id})
         return [rows.worker_from_row(r, from_db) for r in found]
 
+    # -- portable statements (conveyor.store.accounts) -----------------------------
+
+    def read_time(self, value: Any) -> datetime:
+        """A time column's value (epoch seconds) as a UTC datetime."""
+        return from_db(value)
+
+    def _run_sql(self, steps: SqlSteps, write: bool) -> list[list[dict[str, Any]]]:
+        try:
+            with self._write() if write else contextlib.nullcontext(self.conn) as conn:
+                return [[dict(r) for r in conn.execute(sql, _db_params(p))] for sql, p in steps]
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise Conflict(f"the change conflicts with stored data: {exc}") from None
+            raise
+
+    async def run_sql(self, steps: SqlSteps, write: bool = True) -> list[list[dict[str, Any]]]:
+        """Run statements in one write transaction (or, for reads, none), in order;
+        each one's rows as dicts."""
+        return await self._run(self._run_sql, steps, write)
+
     # -- wake-ups -------------------------------------------------------------
 
     def _changed_elsewhere(self) -> bool:
@@ -715,6 +742,10 @@ class SQLiteStore:
                 if await self._run(self._changed_elsewhere):
                     break
         self._wakeup.clear()
+
+
+def _db_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: to_db(v) if isinstance(v, datetime) else v for k, v in params.items()}
 
 
 def _error_json(job: Job) -> str | None:

@@ -1,0 +1,528 @@
+"""The AccountStore contract: every case runs on SQLite and on PostgreSQL.
+
+Times come from the ``clock`` fixture (whole seconds), so they round-trip exactly
+through SQLite's epoch seconds and PostgreSQL's timestamptz.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+import pytest
+
+from conveyor.domain.accounts import (
+    PLATFORM_TENANT,
+    ApiKey,
+    Membership,
+    RefreshToken,
+    Role,
+    Scope,
+    Tenant,
+    TenantStatus,
+    User,
+)
+from conveyor.domain.errors import Conflict, NotFound
+from conveyor.domain.jobs import Job, JobFilter, new_job
+from conveyor.domain.outcomes import Completed, decide
+from conveyor.domain.retry import Backoff
+from conveyor.store import accounts_for
+from conveyor.store.accounts_protocol import AccountStore
+from conveyor.store.protocol import Store, WorkerInfo
+from tests.contract.conftest import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+ACME = "acme"
+OTHER = "default"
+
+
+@pytest.fixture
+def accounts(store: Store) -> AccountStore:
+    return accounts_for(store)
+
+
+def tenant(tenant_id: str, now: datetime, **fields: object) -> Tenant:
+    values: dict[str, object] = {
+        "id": tenant_id,
+        "name": tenant_id.title(),
+        "status": TenantStatus.ACTIVE,
+        "allow_signup": False,
+        "created_at": now,
+        **fields,
+    }
+    return Tenant(**values)  # type: ignore[arg-type]
+
+
+def user(email: str, now: datetime, **fields: object) -> User:
+    values: dict[str, object] = {
+        "id": f"u-{email.split('@')[0]}",
+        "email": email,
+        "name": email.split("@")[0].title(),
+        "password_hash": "$argon2id$hash",
+        "is_admin": False,
+        "time_zone": "UTC",
+        "failed_logins": 0,
+        "locked_until": None,
+        "password_changed_at": now,
+        "created_at": now,
+        **fields,
+    }
+    return User(**values)  # type: ignore[arg-type]
+
+
+def api_key(key_id: str, tenant_id: str, now: datetime, prefix: str | None = None) -> ApiKey:
+    return ApiKey(
+        id=key_id,
+        tenant_id=tenant_id,
+        name=f"key {key_id}",
+        prefix=prefix or f"cvk_{key_id}",
+        secret_hash=hashlib.sha256(key_id.encode()).hexdigest(),
+        scopes=frozenset({Scope.JOBS_READ, Scope.JOBS_WORK}),
+        created_by="user:ann@example.com",
+        created_at=now,
+    )
+
+
+def token(
+    token_id: str, user_id: str, now: datetime, *, family: str = "f1", tenant_id: str = ACME
+) -> RefreshToken:
+    return RefreshToken(
+        id=token_id,
+        family_id=family,
+        user_id=user_id,
+        tenant_id=tenant_id,
+        token_hash=f"hash-{token_id}",
+        created_at=now,
+        expires_at=now + timedelta(days=30),
+    )
+
+
+async def member(
+    accounts: AccountStore, email: str, tenant_id: str, now: datetime, role: Role = Role.MEMBER
+) -> User:
+    """A user (created if new) with a role in ``tenant_id``."""
+    found = await accounts.find_user_by_email(email)
+    created = found or await accounts.create_user(user(email, now))
+    await accounts.add_membership(Membership(tenant_id, created.id, role, now))
+    return created
+
+
+async def run_job(store: Store, clock: FakeClock, job: Job, seconds: float, result: object) -> None:
+    """Claim ``job`` (the next available one of its tenant), run it ``seconds``, complete it."""
+    (claimed,) = await store.claim(job.tenant_id, job.queue, "worker-1", 1, 300)
+    assert claimed.id == job.id
+    clock.advance(seconds)
+    finish = decide(
+        Completed(result),
+        job_id=claimed.id,
+        attempt=claimed.attempt,
+        max_attempts=claimed.max_attempts,
+        backoff=Backoff(base=1, factor=2, cap=10, jitter=0),
+        now=clock(),
+    )
+    assert await store.finish([finish]) == [True]
+
+
+# -- tenants ------------------------------------------------------------------------------
+
+
+async def test_tenants_are_created_listed_and_suspended(
+    accounts: AccountStore, clock: FakeClock
+) -> None:
+    created = await accounts.create_tenant(tenant(ACME, clock(), allow_signup=True))
+    assert created == tenant(ACME, clock(), allow_signup=True)
+    assert await accounts.get_tenant(ACME) == created
+    assert [t.id for t in await accounts.list_tenants()] == [ACME, "default"]
+    assert (await accounts.get_tenant("default")).allow_signup is False
+
+    suspended = await accounts.set_tenant_status(ACME, TenantStatus.SUSPENDED)
+    assert suspended.status is TenantStatus.SUSPENDED
+    assert (await accounts.get_tenant(ACME)).status is TenantStatus.SUSPENDED
+    active = await accounts.set_tenant_status(ACME, TenantStatus.ACTIVE)
+    assert active.status is TenantStatus.ACTIVE
+
+
+async def test_a_taken_tenant_id_conflicts_and_a_missing_one_is_not_found(
+    accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.create_tenant(tenant(ACME, clock()))
+    with pytest.raises(Conflict, match=r"tenant .*already exists"):
+        await accounts.create_tenant(tenant(ACME, clock(), name="Again"))
+    assert (await accounts.get_tenant(ACME)).name == "Acme"
+    with pytest.raises(NotFound):
+        await accounts.get_tenant("nope")
+    with pytest.raises(NotFound):
+        await accounts.set_tenant_status("nope", TenantStatus.SUSPENDED)
+    with pytest.raises(NotFound):
+        await accounts.delete_tenant("nope")
+
+
+# -- users and memberships ------------------------------------------------------------------
+
+
+async def test_users_are_created_found_and_counted(
+    accounts: AccountStore, clock: FakeClock
+) -> None:
+    assert await accounts.count_users() == 0
+    ann = await accounts.create_user(user("ann@example.com", clock(), is_admin=True))
+    assert ann == user("ann@example.com", clock(), is_admin=True)
+    assert await accounts.get_user(ann.id) == ann
+    assert await accounts.find_user_by_email("ann@example.com") == ann
+    assert await accounts.find_user_by_email("bob@example.com") is None
+    assert await accounts.count_users() == 1
+
+    with pytest.raises(Conflict, match="email already exists"):
+        await accounts.create_user(user("ann@example.com", clock(), id="u-other"))
+    with pytest.raises(NotFound):
+        await accounts.get_user("u-nobody")
+    assert await accounts.count_users() == 1
+
+
+async def test_lockout_fields_round_trip(accounts: AccountStore, clock: FakeClock) -> None:
+    ann = await accounts.create_user(user("ann@example.com", clock()))
+    locked = clock() + timedelta(seconds=30)
+    await accounts.record_login_failure(ann.id, 5, locked)
+    stored = await accounts.get_user(ann.id)
+    assert (stored.failed_logins, stored.locked_until) == (5, locked)
+
+    await accounts.record_login_success(ann.id)
+    stored = await accounts.get_user(ann.id)
+    assert (stored.failed_logins, stored.locked_until) == (0, None)
+
+    with pytest.raises(NotFound):
+        await accounts.record_login_failure("u-nobody", 1, None)
+    with pytest.raises(NotFound):
+        await accounts.record_login_success("u-nobody")
+
+
+async def test_memberships_are_added_replaced_listed_and_removed(
+    accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.create_tenant(tenant(ACME, clock()))
+    bob = await member(accounts, "bob@example.com", ACME, clock(), Role.AGENT)
+    ann = await member(accounts, "ann@example.com", ACME, clock(), Role.OWNER)
+    await member(accounts, "ann@example.com", OTHER, clock())
+
+    replaced = await accounts.add_membership(Membership(ACME, bob.id, Role.MEMBER, clock()))
+    assert replaced == Membership(ACME, bob.id, Role.MEMBER, clock())
+    assert await accounts.get_membership(ACME, bob.id) == replaced
+    assert await accounts.get_membership(OTHER, bob.id) is None
+    assert [m.tenant_id for m in await accounts.list_memberships(ann.id)] == [ACME, OTHER]
+
+    members = await accounts.list_members(ACME)
+    assert [(u.email, m.role) for u, m in members] == [
+        ("ann@example.com", Role.OWNER),
+        ("bob@example.com", Role.MEMBER),
+    ]
+    assert members[0] == (ann, Membership(ACME, ann.id, Role.OWNER, clock()))
+    assert [u.email for u, _ in await accounts.list_members(OTHER)] == ["ann@example.com"]
+
+    await accounts.remove_membership(ACME, bob.id)
+    assert await accounts.get_membership(ACME, bob.id) is None
+    with pytest.raises(NotFound):
+        await accounts.remove_membership(ACME, bob.id)
+
+
+async def test_a_membership_needs_an_existing_tenant_and_user(
+    accounts: AccountStore, clock: FakeClock
+) -> None:
+    ann = await accounts.create_user(user("ann@example.com", clock()))
+    with pytest.raises(NotFound):
+        await accounts.add_membership(Membership("nope", ann.id, Role.MEMBER, clock()))
+    with pytest.raises(NotFound):
+        await accounts.add_membership(Membership(OTHER, "u-nobody", Role.MEMBER, clock()))
+
+
+async def test_removing_a_membership_revokes_sessions_in_that_tenant_only(
+    accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.create_tenant(tenant(ACME, clock()))
+    ann = await member(accounts, "ann@example.com", ACME, clock())
+    await member(accounts, "ann@example.com", OTHER, clock())
+    await accounts.add_refresh_token(token("t-acme", ann.id, clock(), family="fa"))
+    await accounts.add_refresh_token(
+        token("t-other", ann.id, clock(), family="fo", tenant_id=OTHER)
+    )
+
+    await accounts.remove_membership(ACME, ann.id)
+    assert not await accounts.use_refresh_token("t-acme", clock())
+    assert await accounts.use_refresh_token("t-other", clock())
+
+
+# -- refresh tokens -----------------------------------------------------------------------------
+
+
+async def test_a_refresh_token_is_used_at_most_once(
+    accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.create_tenant(tenant(ACME, clock()))
+    ann = await member(accounts, "ann@example.com", ACME, clock())
+    await accounts.add_refresh_token(token("t1", ann.id, clock()))
+    assert await accounts.get_refresh_token("t1") == token("t1", ann.id, clock())
+
+    used_at = clock.advance(5)
+    assert await accounts.use_refresh_token("t1", used_at) is True
+    assert await accounts.use_refresh_token("t1", clock.advance(1)) is False
+    stored = await accounts.get_refresh_token("t1")
+    assert stored is not None and stored.used_at == used_at and stored.revoked_at is None
+    assert await accounts.use_refresh_token("t-unknown", clock()) is False
+    assert await accounts.get_refresh_token("t-unknown") is None
+
+
+async def test_an_expired_or_revoked_refresh_token_cannot_be_used(
+    accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.create_tenant(tenant(ACME, clock()))
+    ann = await member(accounts, "ann@example.com", ACME, clock())
+    await accounts.add_refresh_token(token("old", ann.id, clock(), family="f-old"))
+    await accounts.add_refresh_token(token("gone", ann.id, clock(), family="f-gone"))
+
+    assert await accounts.revoke_token_family("f-gone", clock()) == 1
+    assert await accounts.use_refresh_token("gone", clock()) is False
+    expiry = clock() + timedelta(days=30)
+    assert await accounts.use_refresh_token("old", expiry) is False
+    assert await accounts.use_refresh_token("old", expiry - timedelta(seconds=1)) is True
+
+
+async def test_revoking_a_family_or_a_user_counts_the_live_tokens(
+    accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.create_tenant(tenant(ACME, clock()))
+    ann = await member(accounts, "ann@example.com", ACME, clock())
+    bob = await member(accounts, "bob@example.com", ACME, clock())
+    for name in ("a1", "a2", "a3"):
+        await accounts.add_refresh_token(token(name, ann.id, clock(), family="fa"))
+    await accounts.add_refresh_token(token("a4", ann.id, clock(), family="fb"))
+    await accounts.add_refresh_token(token("b1", bob.id, clock(), family="fc"))
+    await accounts.use_refresh_token("a1", clock())  # used: no longer live
+
+    assert await accounts.revoke_token_family("fa", clock()) == 2
+    assert await accounts.revoke_token_family("fa", clock()) == 0
+    revoked = await accounts.get_refresh_token("a1")
+    assert revoked is not None and revoked.revoked_at == clock()
+    assert await accounts.revoke_user_tokens(ann.id, clock()) == 1  # a4
+    assert await accounts.revoke_user_tokens(ann.id, clock()) == 0
+    assert await accounts.use_refresh_token("b1", clock()) is True
+
+
+async def test_setting_a_password_revokes_every_session(
+    accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.create_tenant(tenant(ACME, clock()))
+    ann = await member(accounts, "ann@example.com", ACME, clock())
+    await accounts.add_refresh_token(token("t1", ann.id, clock(), family="f1"))
+    await accounts.add_refresh_token(token("t2", ann.id, clock(), family="f2"))
+
+    changed_at = clock.advance(60)
+    assert await accounts.set_password(ann.id, "$argon2id$new", changed_at) == 2
+    stored = await accounts.get_user(ann.id)
+    assert (stored.password_hash, stored.password_changed_at) == ("$argon2id$new", changed_at)
+    assert await accounts.use_refresh_token("t1", clock()) is False
+    assert await accounts.set_password(ann.id, "$argon2id$newer", clock()) == 0
+    with pytest.raises(NotFound):
+        await accounts.set_password("u-nobody", "$argon2id$x", clock())
+
+
+# -- API keys ---------------------------------------------------------------------------------
+
+
+async def test_api_keys_are_stored_found_listed_and_revoked(
+    accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.create_tenant(tenant(ACME, clock()))
+    first = await accounts.create_api_key(api_key("k1", ACME, clock()))
+    assert first == api_key("k1", ACME, clock())
+    second = await accounts.create_api_key(api_key("k2", ACME, clock.advance(1)))
+    await accounts.create_api_key(api_key("k3", OTHER, clock()))
+
+    assert await accounts.find_api_key("cvk_k1") == first
+    assert await accounts.find_api_key("cvk_nope") is None
+    assert await accounts.list_api_keys(ACME) == [second, first]
+    assert [k.id for k in await accounts.list_api_keys(OTHER)] == ["k3"]
+
+    used = clock.advance(5)
+    await accounts.touch_api_key("k1", used)
+    revoked = await accounts.revoke_api_key(ACME, "k1", clock.advance(5))
+    assert (revoked.last_used_at, revoked.revoked_at) == (used, clock())
+    again = await accounts.revoke_api_key(ACME, "k1", clock.advance(5))
+    assert again.revoked_at == revoked.revoked_at
+    assert await accounts.find_api_key("cvk_k1") == revoked
+
+
+async def test_api_key_conflicts_and_other_tenants_keys(
+    accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.create_tenant(tenant(ACME, clock()))
+    await accounts.create_api_key(api_key("k1", ACME, clock()))
+    with pytest.raises(Conflict, match="prefix already exists"):
+        await accounts.create_api_key(api_key("k2", OTHER, clock(), prefix="cvk_k1"))
+    with pytest.raises(NotFound):
+        await accounts.revoke_api_key(OTHER, "k1", clock())
+    with pytest.raises(NotFound):
+        await accounts.create_api_key(api_key("k3", "nope", clock()))
+    assert (await accounts.list_api_keys(ACME))[0].revoked_at is None
+
+
+# -- audit log and signing keys ---------------------------------------------------------------
+
+
+async def test_audit_entries_are_listed_by_tenant_in_order_after_a_cursor(
+    accounts: AccountStore, clock: FakeClock
+) -> None:
+    start = clock()
+    entries = []
+    for i, tenant_id in enumerate([ACME, OTHER, ACME, PLATFORM_TENANT, ACME]):
+        entries.append(
+            await accounts.add_audit(
+                tenant_id, "user:ann", "key.create", f"key:{i}", {"n": i}, "10.0.0.1", clock()
+            )
+        )
+        clock.advance(10)
+    assert entries[0].detail == {"n": 0} and entries[0].created_at == start
+    assert entries[0].ip == "10.0.0.1"
+
+    acme = await accounts.list_audit(ACME)
+    assert acme == [entries[0], entries[2], entries[4]]
+    assert await accounts.list_audit(OTHER) == [entries[1]]
+    assert await accounts.list_audit(None) == entries
+    assert await accounts.list_audit(ACME, after_id=entries[0].id) == [entries[2], entries[4]]
+    assert await accounts.list_audit(ACME, limit=1) == [entries[0]]
+    since = start + timedelta(seconds=20)
+    assert await accounts.list_audit(ACME, since=since) == [entries[2], entries[4]]
+    assert await accounts.list_audit(None, since=since) == entries[2:]
+
+    assert await accounts.prune_audit(since) == 2
+    assert await accounts.list_audit(None) == entries[2:]
+    assert await accounts.prune_audit(since) == 0
+
+
+async def test_signing_keys_come_newest_first(accounts: AccountStore, clock: FakeClock) -> None:
+    assert await accounts.signing_keys() == []
+    first = clock()
+    await accounts.add_signing_key("kid-1", "secret-1", first)
+    second = clock.advance(60)
+    await accounts.add_signing_key("kid-2", "secret-2", second)
+    assert await accounts.signing_keys() == [
+        ("kid-2", "secret-2", second),
+        ("kid-1", "secret-1", first),
+    ]
+    with pytest.raises(Conflict):
+        await accounts.add_signing_key("kid-1", "other", clock())
+
+
+# -- deleting a tenant and its usage -------------------------------------------------------------
+
+
+async def _fill_tenant(store: Store, accounts: AccountStore, clock: FakeClock, tid: str) -> None:
+    """Give a tenant a bit of everything it can own."""
+    (done, _) = await store.enqueue(
+        [new_job("report.build", tenant_id=tid, now=clock()) for _ in range(2)]
+    )
+    await store.pause_queue(tid, "other", True)
+    (claimed,) = await store.claim(tid, "default", "w", 1, 300)
+    await store.add_artifact(claimed.id, claimed.attempt, "out.txt", 10, "ab" * 32, "/tmp/out")
+    assert await store.finish(
+        [
+            decide(
+                Completed(),
+                job_id=done.id,
+                attempt=claimed.attempt,
+                max_attempts=claimed.max_attempts,
+                backoff=Backoff(base=1, factor=2, cap=10, jitter=0),
+                now=clock(),
+            )
+        ]
+    ) == [True]
+    now = clock()
+    await store.register_worker(WorkerInfo(f"w-{tid}", tid, "host", 1, ("default",), 1, now, now))
+    ann = await member(accounts, "ann@example.com", tid, now)
+    await accounts.add_refresh_token(token(f"t-{tid}", ann.id, now, family=tid, tenant_id=tid))
+    await accounts.create_api_key(api_key(f"k-{tid}", tid, now))
+    await accounts.add_audit(tid, "user:ann", "job.enqueue", "job:1", {}, None, now)
+
+
+async def test_deleting_a_tenant_removes_what_it_owns_and_nothing_else(
+    store: Store, accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.create_tenant(tenant(ACME, clock()))
+    await _fill_tenant(store, accounts, clock, ACME)
+    await _fill_tenant(store, accounts, clock, OTHER)
+
+    await accounts.delete_tenant(ACME)
+
+    with pytest.raises(NotFound):
+        await accounts.get_tenant(ACME)
+    everything = JobFilter(limit=100)
+    assert await store.list_jobs(ACME, everything) == []
+    assert await store.list_events(ACME) == []
+    assert await store.list_queues(ACME) == []
+    assert await store.list_workers(ACME) == []
+    assert await accounts.list_api_keys(ACME) == []
+    assert await accounts.list_members(ACME) == []
+    assert await accounts.list_audit(ACME) == []
+    assert await accounts.get_refresh_token(f"t-{ACME}") is None
+
+    assert len(await store.list_jobs(OTHER, everything)) == 2
+    assert await store.list_events(OTHER) != []
+    assert [q.name for q in await store.list_queues(OTHER)] == ["default", "other"]
+    assert len(await store.list_workers(OTHER)) == 1
+    assert [k.id for k in await accounts.list_api_keys(OTHER)] == [f"k-{OTHER}"]
+    assert [u.email for u, _ in await accounts.list_members(OTHER)] == ["ann@example.com"]
+    assert len(await accounts.list_audit(OTHER)) == 1
+    assert await accounts.get_refresh_token(f"t-{OTHER}") is not None
+    assert await accounts.find_user_by_email("ann@example.com") is not None
+
+    with pytest.raises(NotFound):
+        await accounts.delete_tenant(ACME)
+
+
+async def test_the_default_tenant_may_be_deleted_like_any_other(
+    store: Store, accounts: AccountStore, clock: FakeClock
+) -> None:
+    await _fill_tenant(store, accounts, clock, OTHER)
+    await accounts.delete_tenant(OTHER)
+    assert await accounts.list_tenants() == []
+    assert await store.list_jobs(OTHER, JobFilter(limit=100)) == []
+
+
+async def test_usage_counts_jobs_run_seconds_and_storage_of_one_tenant(
+    store: Store, accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.create_tenant(tenant(ACME, clock()))
+    start = clock()
+    payload = "x" * 10  # 12 bytes of JSON text on both databases
+    jobs = await store.enqueue(
+        [new_job("report.build", payload, tenant_id=ACME, now=start) for _ in range(3)]
+    )
+    await store.enqueue([new_job("report.build", payload, now=start)])  # another tenant's
+
+    (claimed,) = await store.claim(ACME, "default", "w", 1, 300)
+    await store.add_artifact(claimed.id, claimed.attempt, "out.bin", 1000, "ab" * 32, "/tmp/o")
+    clock.advance(7)
+    finish = decide(
+        Completed("ok"),
+        job_id=claimed.id,
+        attempt=claimed.attempt,
+        max_attempts=claimed.max_attempts,
+        backoff=Backoff(base=1, factor=2, cap=10, jitter=0),
+        now=clock(),
+    )
+    assert await store.finish([finish]) == [True]
+    await run_job(store, clock, jobs[1], 5, "ok")
+    clock.advance(100)  # after the window: counted in storage and states, not in run time
+    await run_job(store, clock, jobs[2], 30, None)
+    await store.enqueue([new_job("report.build", payload, tenant_id=ACME, now=clock())])
+
+    usage = await accounts.tenant_usage(ACME, start, start + timedelta(seconds=60))
+    assert usage.tenant_id == ACME
+    assert (usage.since, usage.until) == (start, start + timedelta(seconds=60))
+    assert dict(usage.jobs_by_state) == {"completed": 3}
+    assert usage.run_seconds == pytest.approx(12.0)
+    assert usage.storage_bytes == 1000 + 4 * 12 + 2 * len('"ok"')
+
+    later = await accounts.tenant_usage(ACME, start + timedelta(seconds=60), clock.advance(1))
+    assert dict(later.jobs_by_state) == {"available": 1}
+    assert later.run_seconds == pytest.approx(30.0)
+    assert later.storage_bytes == usage.storage_bytes
+    assert (await accounts.tenant_usage(OTHER, start, clock())).jobs_by_state == {"available": 1}
