@@ -1,5 +1,7 @@
 """Conveyor: durable jobs, schedules and notifications on SQLite or PostgreSQL."""
 
+from importlib.metadata import PackageNotFoundError, version
+
 from conveyor.app import AsyncConveyor, Conveyor
 from conveyor.domain.errors import (
     Conflict,
@@ -15,6 +17,11 @@ from conveyor.domain.outcomes import Discard, Retry
 from conveyor.domain.retry import Backoff
 from conveyor.runtime.context import JobContext
 from conveyor.runtime.worker import WorkerSettings
+
+try:
+    __version__ = version("conveyor")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
 
 __all__ = [
     "AsyncConveyor",
@@ -32,4 +39,5 @@ __all__ = [
     "Retry",
     "SchemaOutdated",
     "WorkerSettings",
+    "__version__",
 ]

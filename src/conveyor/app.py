@@ -29,6 +29,7 @@ class AsyncConveyor:
     def __init__(self, app: Conveyor) -> None:
         self._app = app
         self._store: Store | None = None
+        self._shared = False
         self._lock = asyncio.Lock()
 
     async def store(self) -> Store:
@@ -47,6 +48,11 @@ class AsyncConveyor:
                         raise
                     self._store = store
         return self._store
+
+    def use_store(self, store: Store) -> None:
+        """Share an open store (the server's) instead of opening one; it is not closed here."""
+        self._store = store
+        self._shared = True
 
     async def jobs(self) -> JobService:
         """The job use cases for this app's tenant."""
@@ -73,9 +79,9 @@ class AsyncConveyor:
 
     async def close(self) -> None:
         """Close the store."""
-        if self._store is not None:
+        if self._store is not None and not self._shared:
             await self._store.close()
-            self._store = None
+        self._store = None
 
 
 class Conveyor:

@@ -18,6 +18,7 @@ from conveyor.cli.demo import demo
 from conveyor.cli.jobs import enqueue, jobs_app
 from conveyor.cli.queues import queues_app
 from conveyor.cli.render import event_line
+from conveyor.cli.serve import serve
 from conveyor.domain.errors import ConveyorError
 from conveyor.services.jobs import JobService
 from conveyor.store import DEFAULT_DATABASE_URL
@@ -37,6 +38,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.command("enqueue")(enqueue)
 app.command("demo")(demo)
+app.command("serve")(serve)
 
 
 @app.callback()

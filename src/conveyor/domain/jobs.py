@@ -170,6 +170,10 @@ class JobFilter:
     key: str | None = None
     tag: str | None = None
     assignee: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    text: str | None = None
+    """Case-insensitive substring of the task, key or payload."""
     after_id: int | None = None
     limit: int = 100
     newest_first: bool = True

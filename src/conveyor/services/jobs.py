@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from conveyor.domain.errors import InvalidInput
+from conveyor.domain.errors import Conflict, InvalidInput, NotFound
 from conveyor.domain.events import Event
 from conveyor.domain.jobs import Artifact, Attempt, Job, JobFilter, NewJob, new_job
 from conveyor.domain.lifecycle import JobState
@@ -39,6 +39,15 @@ def _no_tasks(_: str) -> TaskSettings | None:
 
 
 @dataclass(frozen=True, slots=True)
+class BulkResult:
+    """What a bulk action did: how many matched, which changed, which were skipped."""
+
+    matched: int
+    changed: list[int]
+    skipped: list[int]
+
+
+@dataclass(frozen=True, slots=True)
 class JobDetail:
     """A job with its finished attempts and its event history."""
 
@@ -51,10 +60,18 @@ class JobDetail:
 class JobService:
     """Everything a caller can do with one tenant's jobs and queues."""
 
-    def __init__(self, store: Store, tenant_id: str, tasks: TaskLookup = _no_tasks) -> None:
+    def __init__(
+        self,
+        store: Store,
+        tenant_id: str,
+        tasks: TaskLookup = _no_tasks,
+        assigned_to: str | None = None,
+    ) -> None:
         self.store = store
         self.tenant_id = tenant_id
         self.tasks = tasks
+        self.assigned_to = assigned_to
+        """Set for an ``agent``: only jobs assigned to it exist for this service."""
 
     def build(
         self, task: str, payload: Any = None, options: Mapping[str, Any] | None = None
@@ -89,8 +106,11 @@ class JobService:
         return await self.store.enqueue(built)
 
     async def get(self, job_id: int) -> Job:
-        """One job of this tenant."""
-        return await self.store.get_job(self.tenant_id, job_id)
+        """One job of this tenant (and, for an agent, assigned to it)."""
+        job = await self.store.get_job(self.tenant_id, job_id)
+        if self.assigned_to is not None and job.assignee != self.assigned_to:
+            raise NotFound(f"job {job_id} does not exist")
+        return job
 
     async def detail(self, job_id: int) -> JobDetail:
         """A job with its attempts, events and artifacts."""
@@ -102,19 +122,53 @@ class JobService:
 
     async def job_events(self, job_id: int, limit: int = 1000) -> list[Event]:
         """Every event of one job, oldest first."""
+        await self.get(job_id)
         return await self.store.list_job_events(self.tenant_id, job_id, limit)
 
     async def list_jobs(self, filters: JobFilter) -> list[Job]:
-        """Jobs matching ``filters``."""
+        """Jobs matching ``filters`` (an agent's list holds only its own)."""
+        if self.assigned_to is not None:
+            filters = replace(filters, assignee=self.assigned_to)
         return await self.store.list_jobs(self.tenant_id, filters)
 
     async def cancel(self, job_id: int, reason: str = "cancelled") -> Job:
         """Cancel a job that has not finished."""
+        await self.get(job_id)
         return await self.store.cancel_job(self.tenant_id, job_id, reason)
 
     async def retry(self, job_id: int) -> Job:
         """Run a finished job again; its history is kept."""
+        await self.get(job_id)
         return await self.store.retry_job(self.tenant_id, job_id)
+
+    async def bulk(self, action: str, filters: JobFilter, limit: int) -> BulkResult:
+        """Cancel or retry every job matching ``filters`` (up to ``limit``); jobs in a
+        state that forbids the action are skipped, not errors."""
+        act = {"cancel": self.cancel, "retry": self.retry}.get(action)
+        if act is None:
+            raise InvalidInput("action", "must be cancel or retry")
+        matched = await self._collect(filters, limit)
+        result = BulkResult(len(matched), [], [])
+        for job in matched:
+            try:
+                await act(job.id)
+            except Conflict:
+                result.skipped.append(job.id)
+            else:
+                result.changed.append(job.id)
+        return result
+
+    async def _collect(self, filters: JobFilter, limit: int) -> list[Job]:
+        found: list[Job] = []
+        cursor = None
+        while len(found) < limit:
+            page_filter = replace(filters, after_id=cursor, limit=min(1000, limit - len(found)))
+            page = await self.list_jobs(page_filter)
+            found.extend(page)
+            if len(page) < page_filter.limit:
+                break
+            cursor = page[-1].id
+        return found
 
     async def artifacts(self, job_id: int) -> list[Artifact]:
         """The files a job produced."""
@@ -138,5 +192,25 @@ class JobService:
         return await self.store.limit_queue(self.tenant_id, name, concurrency)
 
     async def events(self, after_id: int = 0, limit: int = 100) -> list[Event]:
-        """This tenant's events after a cursor."""
-        return await self.store.list_events(self.tenant_id, after_id, limit)
+        """This tenant's events after a cursor (an agent's: of its jobs only)."""
+        return (await self.events_page(after_id, limit))[0]
+
+    async def events_page(self, after_id: int = 0, limit: int = 100) -> tuple[list[Event], int]:
+        """Events after a cursor and the cursor of the next page (which moves past
+        events an agent may not see, so its polling never stalls)."""
+        events = await self.store.list_events(self.tenant_id, after_id, limit)
+        cursor = events[-1].id if events else after_id
+        if self.assigned_to is None:
+            return events, cursor
+        visible: dict[int, bool] = {}
+        for event in events:
+            if event.job_id is not None and event.job_id not in visible:
+                visible[event.job_id] = await self._visible(event.job_id)
+        return [e for e in events if e.job_id is not None and visible[e.job_id]], cursor
+
+    async def _visible(self, job_id: int) -> bool:
+        try:
+            await self.get(job_id)
+        except NotFound:
+            return False
+        return True

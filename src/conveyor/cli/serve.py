@@ -1,0 +1,119 @@
+"""``conveyor serve``: the API, the background loops and, optionally, a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from conveyor.app import Conveyor
+from conveyor.cli.context import console, fail, options
+from conveyor.domain.errors import ConveyorError
+from conveyor.server import Server
+from conveyor.settings import Settings, load_settings
+from conveyor.store import store_from_url
+
+DEMO_JOBS = 8
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: 8000].")] = None,
+    config: Annotated[Path | None, typer.Option(help="A TOML settings file.")] = None,
+    worker: Annotated[
+        str | None, typer.Option(metavar="MODULE:APP", help="Run this app's tasks in the server.")
+    ] = None,
+    demo: Annotated[bool, typer.Option(help="Run the demo tasks and enqueue a few jobs.")] = False,
+    migrate: Annotated[bool, typer.Option(help="Apply pending migrations first.")] = False,
+) -> None:
+    """Serve the REST API (docs at /api/docs) and run the background loops."""
+    opts = options(ctx)
+    try:
+        settings = load_settings(
+            config,
+            host=host,
+            port=port,
+            worker=worker,
+            demo=demo or None,
+            database_url=opts.database_url if opts.database_url_given else None,
+        )
+    except ConveyorError as exc:
+        fail(exc.message)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    try:
+        asyncio.run(_serve(settings, _worker_app(settings), migrate))
+    except ConveyorError as exc:
+        fail(exc.message)
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+def _worker_app(settings: Settings) -> Conveyor | None:
+    if settings.demo:
+        from conveyor.demo import app
+
+        return app
+    if settings.worker:
+        from conveyor.cli.main import load_app
+
+        return load_app(settings.worker)
+    return None
+
+
+async def _serve(settings: Settings, worker_app: Conveyor | None, migrate: bool) -> None:
+    if migrate:
+        await _migrate(settings)
+    if worker_app is not None:
+        worker_app.database_url = settings.database_url
+    server = Server(settings, worker_app)
+    await server.start()
+    try:
+        from conveyor.web.app import create_app
+
+        if settings.demo and worker_app is not None:
+            from conveyor.demo import demo_requests
+
+            await worker_app.aio.enqueue_many(demo_requests(DEMO_JOBS))
+        _greet(server)
+        config = uvicorn.Config(
+            create_app(server),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            proxy_headers=False,
+        )
+        await uvicorn.Server(config).serve()
+    finally:
+        await server.stop()
+
+
+async def _migrate(settings: Settings) -> None:
+    store = store_from_url(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    await store.open()
+    try:
+        applied = await store.migrate()
+    finally:
+        await store.close()
+    if applied:
+        console.print(f"database ready (migrations {applied} applied)")
+
+
+def _greet(server: Server) -> None:
+    url = server.settings.url
+    console.print(f"Conveyor is serving at [bold]{url}[/]  (API docs: {url}/api/docs)")
+    login = server.first_login
+    if login is not None:
+        console.print(
+            f"first start: sign in as [bold]{login.email}[/] with password "
+            f"[bold]{login.password}[/] (shown once; change it with POST /api/v1/auth/password)",
+            highlight=False,
+        )

@@ -1,0 +1,1 @@
+"""Background loops that ``conveyor serve`` runs: each one small class with ``run_once``."""

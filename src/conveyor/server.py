@@ -1,0 +1,149 @@
+"""What ``conveyor serve`` runs, wired once from :class:`Settings`: the store, the
+services, the background loops and (optionally) an embedded worker.
+
+The web layer only asks this object for services; nothing here imports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from conveyor.app import Conveyor
+from conveyor.domain.accounts import Principal
+from conveyor.domain.jobs import utcnow
+from conveyor.loops.base import Loop
+from conveyor.loops.pruner import Pruner
+from conveyor.loops.rescuer import Rescuer
+from conveyor.runtime.worker import Worker
+from conveyor.services.accounts import AccountService
+from conveyor.services.auth import Authenticator, Passwords, TokenSigner
+from conveyor.services.jobs import JobService
+from conveyor.settings import Settings
+from conveyor.store import accounts_for, store_from_url
+from conveyor.store.accounts_protocol import AccountStore
+from conveyor.store.protocol import Store
+
+log = logging.getLogger("conveyor.server")
+
+AUDIT_PRUNE_INTERVAL = 3600.0
+
+
+@dataclass(slots=True)
+class FirstLogin:
+    """The admin account made on a new server, shown once at start."""
+
+    email: str
+    password: str
+
+
+@dataclass
+class Server:
+    """The running parts of a Conveyor server. ``await start()``, then ``await stop()``."""
+
+    settings: Settings
+    worker_app: Conveyor | None = None
+    store: Store = field(init=False)
+    accounts_store: AccountStore = field(init=False)
+    auth: Authenticator = field(init=False)
+    accounts: AccountService = field(init=False)
+    first_login: FirstLogin | None = field(init=False, default=None)
+    started: bool = field(init=False, default=False)
+    _loops: list[Loop] = field(init=False, default_factory=list)
+    _worker_stop: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _worker_task: asyncio.Task[Worker] | None = field(init=False, default=None)
+
+    async def start(self) -> None:
+        """Open the store (refusing an old schema), then start the loops and the worker."""
+        settings = self.settings
+        self.store = store_from_url(
+            settings.database_url, sqlite_synchronous=settings.sqlite_synchronous, create=False
+        )
+        await self.store.open()
+        try:
+            await self.store.check_schema()
+            await self._wire()
+        except BaseException:
+            await self.store.close()
+            raise
+        self._loops = [
+            Rescuer(self.store, settings.rescue_interval),
+            Pruner(
+                self.accounts,
+                timedelta(days=settings.audit_retention_days),
+                AUDIT_PRUNE_INTERVAL,
+            ),
+        ]
+        for loop in self._loops:
+            loop.start()
+        if self.worker_app is not None:
+            self._start_worker(self.worker_app)
+        self.started = True
+
+    async def stop(self) -> None:
+        """Drain the embedded worker, stop the loops, close the store."""
+        self._worker_stop.set()
+        if self._worker_task is not None:
+            with contextlib.suppress(Exception):
+                await self._worker_task
+        for loop in self._loops:
+            await loop.stop()
+        await self.store.close()
+        self.started = False
+
+    def jobs_for(self, principal: Principal) -> JobService:
+        """The job use cases as ``principal`` may use them."""
+        tasks = self.worker_app.registry.settings if self.worker_app is not None else None
+        service = JobService(
+            self.store,
+            principal.tenant_id,
+            assigned_to=principal.email if principal.assigned_only else None,
+        )
+        if tasks is not None:
+            service.tasks = tasks
+        return service
+
+    async def _wire(self) -> None:
+        settings = self.settings
+        self.accounts_store = accounts_for(self.store)
+        passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
+        signer = TokenSigner(
+            await self._signing_keys(), timedelta(minutes=settings.access_token_minutes)
+        )
+        self.auth = Authenticator(
+            self.accounts_store,
+            passwords,
+            signer,
+            timedelta(days=settings.refresh_token_days),
+            self.store.clock,
+        )
+        self.accounts = AccountService(self.accounts_store, passwords, self.store.clock)
+        admin_password = settings.admin_password
+        made = await self.accounts.bootstrap_admin(
+            settings.admin_email, admin_password.get_secret_value() if admin_password else None
+        )
+        if made is not None:
+            self.first_login = FirstLogin(*made)
+
+    async def _signing_keys(self) -> list[tuple[str, str]]:
+        """The configured key first; else the keys kept in the database (made once)."""
+        if self.settings.secret_key is not None:
+            return [("config", self.settings.secret_key.get_secret_value())]
+        stored = await self.accounts_store.signing_keys()
+        if not stored:
+            await self.accounts_store.add_signing_key(
+                secrets.token_hex(8), secrets.token_urlsafe(48), utcnow()
+            )
+            stored = await self.accounts_store.signing_keys()
+        return [(kid, secret) for kid, secret, _ in stored]
+
+    def _start_worker(self, app: Conveyor) -> None:
+        app.aio.use_store(self.store)
+        worker_settings = app.worker_settings(concurrency=self.settings.worker_concurrency)
+        self._worker_task = asyncio.create_task(
+            app.aio.run_worker(worker_settings, self._worker_stop), name="conveyor-worker"
+        )

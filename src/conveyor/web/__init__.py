@@ -1,0 +1,1 @@
+"""The HTTP face of Conveyor: the only package that imports the web framework."""

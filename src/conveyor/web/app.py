@@ -1,0 +1,62 @@
+"""The ASGI application: routers, problem handlers, middleware, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from conveyor import __version__
+from conveyor.server import Server
+from conveyor.web.metrics import Metrics, MetricsMiddleware
+from conveyor.web.middleware import AuditTrail, BodyLimit, RateLimit
+from conveyor.web.problems import install_problem_handlers
+from conveyor.web.routes import accounts, auth, health, jobs, queues
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """Durable jobs on SQLite or PostgreSQL: create them, watch them, steer them.
+
+Sign in with **Authorize** (email and password), or send an API key as
+`X-API-Key`. Errors are RFC 9457 problem+json naming the field at fault.
+"""
+
+
+def create_app(server: Server) -> FastAPI:
+    """The API for ``server``; starting the app starts the server unless it already runs."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        owned = not server.started
+        if owned:
+            await server.start()
+        try:
+            yield
+        finally:
+            if owned:
+                await server.stop()
+
+    app = FastAPI(
+        title="Conveyor",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url="/api/redoc",
+        lifespan=lifespan,
+    )
+    app.state.server = server
+    app.state.metrics = Metrics()
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    for module in (auth, jobs, queues, accounts):
+        app.include_router(module.router, prefix=API_PREFIX)
+    settings = server.settings
+    app.add_middleware(AuditTrail, record=lambda *args: server.accounts.record(*args))
+    app.add_middleware(
+        RateLimit, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,133 @@
+"""RFC 9457 problem+json for every error, and the one map from errors to statuses.
+
+Another tenant's resources are ``NotFound`` by the time they reach here, so they
+answer 404, never 403. Nothing a client sends can produce a 500 with details:
+an unexpected error is logged and answered with a bare 500 problem.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from conveyor.domain.errors import (
+    Conflict,
+    ConveyorError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    SchemaOutdated,
+    StoreUnavailable,
+)
+from conveyor.services.auth import LockedOut, Unauthenticated
+
+log = logging.getLogger("conveyor.web")
+
+PROBLEM_JSON = "application/problem+json"
+
+_STATUS: list[tuple[type[ConveyorError], int]] = [
+    (LockedOut, 429),
+    (Unauthenticated, 401),
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidInput, 422),
+    (PermissionDenied, 403),
+    (StoreUnavailable, 503),
+    (SchemaOutdated, 503),
+]
+
+_TITLES = {
+    400: "Bad request",
+    401: "Not signed in",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Unavailable",
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """A problem+json response."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def status_of(error: ConveyorError) -> int:
+    """The HTTP status an error of the error tree answers with."""
+    for kind, status in _STATUS:
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+def _conveyor_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConveyorError)  # noqa: S101 - registered for this type only
+    status = status_of(exc)
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, LockedOut):
+        headers["Retry-After"] = str(int(exc.retry_after))
+    field = exc.field if isinstance(exc, InvalidInput) else None
+    return problem(status, exc.message, field=field, headers=headers or None)
+
+
+def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    loc = [str(part) for part in first.get("loc", ())]
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]
+    field = ".".join(loc) or "body"
+    detail = f"{field}: {first.get('msg', 'is not valid')}"
+    listed = [
+        {"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "problem": e.get("msg")}
+        for e in errors[:20]
+    ]
+    return problem(422, detail, field=field, errors=listed)
+
+
+def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    headers = dict(exc.headers) if exc.headers else None
+    return problem(exc.status_code, str(exc.detail), headers=headers)
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "an unexpected error happened; it was logged")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Answer every error as problem+json."""
+    app.add_exception_handler(ConveyorError, _conveyor_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,199 @@
+"""``/api/v1/jobs``: create, list, read, retry, cancel, bulk actions, artifacts, results."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path as FilePath
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Path, Query
+from fastapi.responses import FileResponse
+from pydantic import AwareDatetime
+
+from conveyor.domain.errors import NotFound
+from conveyor.domain.jobs import JobFilter
+from conveyor.domain.lifecycle import JobState
+from conveyor.web.auth import ReadJobs, WriteJobs
+from conveyor.web.routes.params import MAX_ID, Cursor, JobId, Limit, parse_cursor
+from conveyor.web.schemas import (
+    ArtifactOut,
+    AttemptOut,
+    BulkIn,
+    BulkOut,
+    EventOut,
+    JobBatchIn,
+    JobDetailOut,
+    JobIn,
+    JobList,
+    JobOut,
+    JobPage,
+    ResultOut,
+    ResultPage,
+)
+
+router = APIRouter(tags=["jobs"])
+
+Text = Annotated[str | None, Query(max_length=255)]
+
+
+@router.post("/jobs", status_code=201, summary="Create a job")
+async def create_job(
+    body: JobIn,
+    jobs: WriteJobs,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> JobOut:
+    """Create one job; answered only after it is committed. A repeated
+    ``message_id`` (or ``Idempotency-Key`` header) returns the first job."""
+    options = body.options()
+    if idempotency_key and "message_id" not in options:
+        options["message_id"] = idempotency_key
+    return JobOut.of(await jobs.enqueue(body.task, body.payload, options))
+
+
+@router.post("/jobs/batch", status_code=201, summary="Create jobs in one transaction")
+async def create_jobs(body: JobBatchIn, jobs: WriteJobs) -> JobList:
+    """Create up to 1,000 jobs at once: all are committed, or none (the error names
+    the job, as ``jobs[3].priority``)."""
+    requests = [(job.task, job.payload, job.options()) for job in body.jobs]
+    return JobList(items=[JobOut.of(job) for job in await jobs.enqueue_many(requests)])
+
+
+@router.get("/jobs", summary="List jobs")
+async def list_jobs(
+    jobs: ReadJobs,
+    state: JobState | None = None,
+    queue: Text = None,
+    task: Text = None,
+    key: Text = None,
+    tag: Text = None,
+    assignee: Text = None,
+    created_after: AwareDatetime | None = None,
+    created_before: AwareDatetime | None = None,
+    q: Annotated[str | None, Query(max_length=255, description="Text in task/key/payload")] = None,
+    order: Literal["newest", "oldest"] = "newest",
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> JobPage:
+    """Jobs matching every filter given, newest first by default, a page at a time."""
+    filters = JobFilter(
+        state=state,
+        queue=queue,
+        task=task,
+        key=key,
+        tag=tag,
+        assignee=assignee,
+        created_after=created_after,
+        created_before=created_before,
+        text=q,
+        after_id=parse_cursor(cursor),
+        limit=limit,
+        newest_first=order == "newest",
+    )
+    found = await jobs.list_jobs(filters)
+    next_cursor = str(found[-1].id) if len(found) == limit else None
+    return JobPage(items=[JobOut.of(job) for job in found], next_cursor=next_cursor)
+
+
+@router.get("/jobs/{job_id}", summary="Get a job with its history")
+async def get_job(job_id: JobId, jobs: ReadJobs) -> JobDetailOut:
+    """A job with every attempt (errors and tracebacks), its events and artifacts."""
+    detail = await jobs.detail(job_id)
+    return JobDetailOut(
+        job=JobOut.of(detail.job),
+        attempts=[AttemptOut.of(a) for a in detail.attempts],
+        events=[EventOut.of(e) for e in detail.events],
+        artifacts=[ArtifactOut.of(a) for a in detail.artifacts],
+    )
+
+
+@router.post("/jobs/{job_id}/retry", summary="Run a finished job again")
+async def retry_job(job_id: JobId, jobs: WriteJobs) -> JobOut:
+    """Make a completed, discarded or cancelled job available again; 409 otherwise."""
+    return JobOut.of(await jobs.retry(job_id))
+
+
+@router.post("/jobs/{job_id}/cancel", summary="Cancel a job")
+async def cancel_job(job_id: JobId, jobs: WriteJobs) -> JobOut:
+    """Cancel a job that has not finished; 409 once it has."""
+    return JobOut.of(await jobs.cancel(job_id, "cancelled through the API"))
+
+
+@router.post("/jobs/bulk/{action}", summary="Retry or cancel many jobs")
+async def bulk_action(action: Literal["retry", "cancel"], body: BulkIn, jobs: WriteJobs) -> BulkOut:
+    """Apply ``retry`` or ``cancel`` to every job matching the filter (up to ``limit``);
+    jobs whose state forbids it are listed as skipped."""
+    filters = JobFilter(
+        state=body.state, queue=body.queue, task=body.task, key=body.key, tag=body.tag
+    )
+    result = await jobs.bulk(action, filters, body.limit)
+    return BulkOut(matched=result.matched, changed=result.changed, skipped=result.skipped)
+
+
+@router.get("/jobs/{job_id}/artifacts", summary="List a job's files")
+async def list_artifacts(job_id: JobId, jobs: ReadJobs) -> list[ArtifactOut]:
+    """The files a job produced, with size and SHA-256."""
+    return [ArtifactOut.of(a) for a in await jobs.artifacts(job_id)]
+
+
+@router.get(
+    "/jobs/{job_id}/artifacts/{artifact_id}",
+    summary="Download a job's file",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def download_artifact(
+    job_id: JobId,
+    artifact_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    jobs: ReadJobs,
+) -> FileResponse:
+    """The exact bytes of an artifact; ``X-Checksum-SHA256`` carries its checksum."""
+    for artifact in await jobs.artifacts(job_id):
+        if artifact.id == artifact_id:
+            path = FilePath(artifact.path)
+            if not await asyncio.to_thread(path.is_file):
+                raise NotFound(f"the file of artifact {artifact_id} is gone")
+            return FileResponse(
+                path,
+                filename=artifact.name,
+                media_type="application/octet-stream",
+                headers={"X-Checksum-SHA256": artifact.sha256},
+            )
+    raise NotFound(f"artifact {artifact_id} does not exist")
+
+
+@router.get("/results", tags=["results"], summary="Query results")
+async def list_results(
+    jobs: ReadJobs,
+    key: Text = None,
+    task: Text = None,
+    tag: Text = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> ResultPage:
+    """Completed jobs' results, by business key, task, tag and creation time."""
+    filters = JobFilter(
+        state=JobState.COMPLETED,
+        key=key,
+        task=task,
+        tag=tag,
+        created_after=since,
+        created_before=until,
+        after_id=parse_cursor(cursor),
+        limit=limit,
+    )
+    found = await jobs.list_jobs(filters)
+    items = [
+        ResultOut(
+            job_id=job.id,
+            task=job.task,
+            key=job.key,
+            tags=list(job.tags),
+            result=job.result,
+            finished_at=job.finished_at,
+        )
+        for job in found
+    ]
+    next_cursor = str(found[-1].id) if len(found) == limit else None
+    return ResultPage(items=items, next_cursor=next_cursor)
