@@ -18,7 +18,7 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 install: $(VENV)/.installed
 
 run: install
-	$(VENV)/bin/conveyor demo
+	$(VENV)/bin/conveyor serve --demo --migrate
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from conveyor.app import Conveyor
 from conveyor.domain.accounts import Principal
@@ -95,6 +95,10 @@ class Server:
         await self.store.close()
         self.started = False
 
+    def now(self) -> datetime:
+        """The store's clock (tests replace it to move time)."""
+        return self.store.clock()
+
     def jobs_for(self, principal: Principal) -> JobService:
         """The job use cases as ``principal`` may use them."""
         tasks = self.worker_app.registry.settings if self.worker_app is not None else None
@@ -119,9 +123,9 @@ class Server:
             passwords,
             signer,
             timedelta(days=settings.refresh_token_days),
-            self.store.clock,
+            self.now,
         )
-        self.accounts = AccountService(self.accounts_store, passwords, self.store.clock)
+        self.accounts = AccountService(self.accounts_store, passwords, self.now)
         admin_password = settings.admin_password
         made = await self.accounts.bootstrap_admin(
             settings.admin_email, admin_password.get_secret_value() if admin_password else None

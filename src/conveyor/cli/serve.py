@@ -70,30 +70,42 @@ def _worker_app(settings: Settings) -> Conveyor | None:
 
 
 async def _serve(settings: Settings, worker_app: Conveyor | None, migrate: bool) -> None:
-    if migrate:
-        await _migrate(settings)
+    """Run uvicorn; the app's lifespan starts and (on SIGTERM/Ctrl-C) drains the server."""
+    from conveyor.web.app import create_app
+
+    await (_migrate(settings) if migrate else _check_schema(settings))
     if worker_app is not None:
         worker_app.database_url = settings.database_url
     server = Server(settings, worker_app)
-    await server.start()
-    try:
-        from conveyor.web.app import create_app
 
+    async def started(server: Server) -> None:
         if settings.demo and worker_app is not None:
             from conveyor.demo import demo_requests
 
             await worker_app.aio.enqueue_many(demo_requests(DEMO_JOBS))
         _greet(server)
-        config = uvicorn.Config(
-            create_app(server),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            proxy_headers=False,
-        )
-        await uvicorn.Server(config).serve()
+
+    config = uvicorn.Config(
+        create_app(server, on_start=started),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+        lifespan="on",
+    )
+    await uvicorn.Server(config).serve()
+
+
+async def _check_schema(settings: Settings) -> None:
+    """Refuse to start on a missing or old schema with one clear line (not a traceback)."""
+    store = store_from_url(
+        settings.database_url, sqlite_synchronous=settings.sqlite_synchronous, create=False
+    )
+    await store.open()
+    try:
+        await store.check_schema()
     finally:
-        await server.stop()
+        await store.close()
 
 
 async def _migrate(settings: Settings) -> None:
@@ -109,11 +121,14 @@ async def _migrate(settings: Settings) -> None:
 
 def _greet(server: Server) -> None:
     url = server.settings.url
-    console.print(f"Conveyor is serving at [bold]{url}[/]  (API docs: {url}/api/docs)")
+    console.print(
+        f"Conveyor is serving at [bold]{url}[/]  (API docs: {url}/api/docs)", soft_wrap=True
+    )
     login = server.first_login
     if login is not None:
         console.print(
             f"first start: sign in as [bold]{login.email}[/] with password "
             f"[bold]{login.password}[/] (shown once; change it with POST /api/v1/auth/password)",
             highlight=False,
+            soft_wrap=True,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -23,14 +23,19 @@ Sign in with **Authorize** (email and password), or send an API key as
 """
 
 
-def create_app(server: Server) -> FastAPI:
-    """The API for ``server``; starting the app starts the server unless it already runs."""
+def create_app(
+    server: Server, on_start: Callable[[Server], Awaitable[None]] | None = None
+) -> FastAPI:
+    """The API for ``server``. Starting the app starts the server unless it already
+    runs (then calls ``on_start``), and stopping the app stops it."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         owned = not server.started
         if owned:
             await server.start()
+        if on_start is not None:
+            await on_start(server)
         try:
             yield
         finally:

@@ -23,7 +23,7 @@ ADMIN_PASSWORD = "admin-password-1"  # noqa: S105 - a test account
 PASSWORD = "correct horse battery"  # noqa: S105 - a test account
 
 
-def test_settings(database_url: str, **overrides: Any) -> Settings:
+def server_settings(database_url: str, **overrides: Any) -> Settings:
     """Settings for a test server: cheap Argon2, no rate limit unless asked."""
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -73,7 +73,7 @@ class Api:
 @pytest.fixture
 async def api(migrated_url: str) -> AsyncIterator[Api]:
     """A started server on a fresh database and a client for it."""
-    server = Server(test_settings(migrated_url))
+    server = Server(server_settings(migrated_url))
     await server.start()
     app = create_app(server)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))

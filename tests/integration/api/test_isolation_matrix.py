@@ -135,9 +135,9 @@ CASES: dict[tuple[str, str], Case] = {
 def api_routes() -> set[tuple[str, str]]:
     """Every (method, path) the app serves under /api/v1 (every route is in the schema)."""
     from conveyor.server import Server
-    from tests.integration.api.conftest import test_settings
+    from tests.integration.api.conftest import server_settings
 
-    app = create_app(Server(test_settings("sqlite:///unused.db")))
+    app = create_app(Server(server_settings("sqlite:///unused.db")))
     found = set()
     for path, operations in app.openapi()["paths"].items():
         if path.startswith("/api/v1/"):

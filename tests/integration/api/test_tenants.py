@@ -1,0 +1,83 @@
+"""Tenants at runtime: created and used at once, suspended, resumed, deleted; usage;
+the audit log of changes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.api.conftest import Api
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_suspended_tenant_is_refused_and_its_jobs_wait(personas: Api) -> None:
+    job = (await personas.call("POST", "/api/v1/jobs", "alice", json={"task": "t"})).json()
+    suspended = await personas.call("POST", "/api/v1/tenants/acme/suspend", "admin")
+    assert suspended.json()["status"] == "suspended"
+    refused = await personas.call("GET", "/api/v1/jobs", "alice")
+    assert refused.status_code == 403
+    assert await personas.server.store.claim("acme", "default", "w", 10, 30.0) == []
+    assert (await personas.call("GET", "/api/v1/jobs", "bob")).status_code == 200
+
+    await personas.call("POST", "/api/v1/tenants/acme/resume", "admin")
+    claimed = await personas.server.store.claim("acme", "default", "w", 10, 30.0)
+    assert [j.id for j in claimed] == [job["id"]]
+
+
+async def test_only_admins_manage_tenants(personas: Api) -> None:
+    for method, path in (
+        ("POST", "/api/v1/tenants/globex/suspend"),
+        ("DELETE", "/api/v1/tenants/globex"),
+    ):
+        assert (await personas.call(method, path, "alice")).status_code == 403
+    created = await personas.call(
+        "POST", "/api/v1/tenants", "alice", json={"id": "x1", "name": "X"}
+    )
+    assert created.status_code == 403
+
+
+async def test_a_deleted_tenant_is_gone_with_its_jobs(personas: Api) -> None:
+    await personas.call("POST", "/api/v1/jobs", "bob", json={"task": "t"})
+    assert (await personas.call("DELETE", "/api/v1/tenants/globex", "admin")).status_code == 204
+    assert (await personas.call("GET", "/api/v1/tenants/globex", "admin")).status_code == 404
+    assert (await personas.call("GET", "/api/v1/jobs", "bob")).status_code == 401
+    assert (await personas.call("GET", "/api/v1/tenants/acme", "alice")).status_code == 200
+
+
+async def test_usage_counts_the_tenants_jobs(personas: Api) -> None:
+    jobs = [{"task": "t"}, {"task": "t"}, {"task": "u", "delay": 60}]
+    await personas.call("POST", "/api/v1/jobs/batch", "alice", json={"jobs": jobs})
+    usage = await personas.call("GET", "/api/v1/tenants/acme/usage", "alice")
+    assert usage.status_code == 200
+    assert usage.json()["jobs_by_state"] == {"available": 2, "scheduled": 1}
+    assert usage.json()["storage_bytes"] > 0
+    other = await personas.call("GET", "/api/v1/tenants/globex/usage", "bob")
+    assert other.json()["jobs_by_state"] == {}
+    assert (await personas.call("GET", "/api/v1/tenants/acme/usage", "carl")).status_code == 403
+
+
+async def test_changes_are_audited_with_who_and_where(personas: Api) -> None:
+    job = (await personas.call("POST", "/api/v1/jobs", "alice", json={"task": "t"})).json()
+    await personas.call("POST", f"/api/v1/jobs/{job['id']}/cancel", "alice")
+    await personas.call("GET", "/api/v1/jobs", "alice")  # reads are not audited
+    entries = (await personas.call("GET", "/api/v1/audit", "alice")).json()["items"]
+    mine = [e for e in entries if e["actor"] == "user:alice@acme.test"]
+    assert [e["action"] for e in mine] == ["create_job", "cancel_job"]
+    assert mine[1]["target"] == f"/api/v1/jobs/{job['id']}/cancel"
+    assert mine[1]["ip"] == "203.0.113.7"
+    assert (await personas.call("GET", "/api/v1/audit", "carl")).status_code == 403
+    bob = (await personas.call("GET", "/api/v1/audit", "bob")).json()["items"]
+    assert all("acme" not in e["target"] for e in bob)
+
+
+async def test_sign_up_only_where_allowed(api: Api) -> None:
+    admin = await api.admin()
+    body = {"id": "open", "name": "Open", "allow_signup": True}
+    assert (await api.client.post("/api/v1/tenants", json=body, headers=admin)).status_code == 201
+    signup = {"tenant": "open", "email": "new@open.test", "password": "long enough pw"}
+    assert (await api.client.post("/api/v1/auth/signup", json=signup)).status_code == 201
+    session = await api.login("new@open.test", "long enough pw")
+    me = (await api.client.get("/api/v1/auth/me", headers=session)).json()
+    assert me["role"] == "member"
+    closed = {**signup, "tenant": "default", "email": "x@y.test"}
+    assert (await api.client.post("/api/v1/auth/signup", json=closed)).status_code == 403

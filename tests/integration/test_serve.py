@@ -1,0 +1,127 @@
+"""``conveyor serve`` as a newcomer meets it: a real process, the printed login, the docs,
+a job created and run by the embedded demo worker."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"serve exited early: {process.stdout.read() if process.stdout else ''}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail("serve did not become ready in 30 s")
+
+
+def _login_from(output: Path) -> tuple[str, str]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = re.search(r"sign in as (\S+) with password (\S+)", output.read_text())
+        if found:
+            return found[1], found[2]
+        time.sleep(0.1)
+    pytest.fail(f"no login printed: {output.read_text()}")
+
+
+def test_serve_prints_a_login_that_works_and_runs_jobs(tmp_path: Path) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    output = tmp_path / "serve.out"
+    env = {**os.environ, "CONVEYOR_ARGON2_MEMORY_KIB": "1024", "CONVEYOR_ARGON2_TIME_COST": "1"}
+    with output.open("w") as sink:
+        process = subprocess.Popen(
+            [
+                str(BIN / "conveyor"),
+                "--database-url",
+                f"sqlite:///{tmp_path / 'c.db'}",
+                "serve",
+                "--demo",
+                "--migrate",
+                "--port",
+                str(port),
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+        )
+        try:
+            _wait_ready(url, process)
+            email, password = _login_from(output)
+            assert (httpx.get(f"{url}/api/docs")).status_code == 200
+            form = {"username": email, "password": password}
+            token = httpx.post(f"{url}/api/v1/auth/token", data=form).json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            job = httpx.post(
+                f"{url}/api/v1/jobs",
+                json={"task": "demo.report", "payload": {"rows": 2}},
+                headers=auth,
+            ).json()
+            deadline = time.monotonic() + 20
+            state = job["state"]
+            while state != "completed" and time.monotonic() < deadline:
+                time.sleep(0.2)
+                state = httpx.get(f"{url}/api/v1/jobs/{job['id']}", headers=auth).json()["job"][
+                    "state"
+                ]
+            assert state == "completed"
+            assert password not in output.read_text().split("shown once")[1]
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    # uvicorn drains, then re-raises SIGTERM so the exit status says how it ended
+    assert process.returncode == -15
+    log = output.read_text()
+    assert "Application shutdown complete" in log
+    assert re.search(r"worker \S+ stopped after \d+ jobs", log)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--database-url", "sqlite:///missing.db", "serve"], {}, "conveyor db upgrade"),
+        (["serve"], {"CONVEYOR_PORT": "99999"}, "setting port"),
+        (["serve", "--config", "nope.toml"], {}, "config: no such file"),
+    ],
+)
+def test_serve_refuses_bad_setups_with_one_line(
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    result = subprocess.run(
+        [str(BIN / "conveyor"), *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, **env},
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,64 @@
+"""Settings: flags over environment over the TOML file, secrets from files, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conveyor.domain.errors import InvalidInput
+from conveyor.settings import load_settings
+
+
+def test_flags_beat_environment_beat_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "conveyor.toml"
+    config.write_text('port = 9001\nhost = "0.0.0.0"\nlog_level = "DEBUG"\n')
+    monkeypatch.setenv("CONVEYOR_PORT", "9002")
+    settings = load_settings(config, port=9003)
+    assert settings.port == 9003
+    assert settings.host == "0.0.0.0"  # noqa: S104 - read from the file, not bound here
+    assert settings.log_level == "DEBUG"
+    assert load_settings(config).port == 9002
+
+
+def test_the_config_file_may_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("rate_limit_per_minute = 0\n")
+    monkeypatch.setenv("CONVEYOR_CONFIG", str(config))
+    assert load_settings().rate_limit_per_minute == 0
+
+
+def test_secrets_read_from_files_and_stay_out_of_reprs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "key"
+    secret.write_text("a-very-secret-signing-key\n")
+    monkeypatch.setenv("CONVEYOR_SECRET_KEY_FILE", str(secret))
+    settings = load_settings()
+    assert settings.secret_key is not None
+    assert settings.secret_key.get_secret_value() == "a-very-secret-signing-key"
+    assert "a-very-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("flags", "field"),
+    [
+        ({"port": 70000}, "setting port"),
+        ({"database_url": "mysql://x"}, "setting database_url"),
+        ({"sqlite_synchronous": "SOMETIMES"}, "setting sqlite_synchronous"),
+        ({"no_such_setting": 1}, "setting no_such_setting"),
+    ],
+)
+def test_bad_values_name_the_setting(flags: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        load_settings(None, **flags)
+    assert caught.value.field == field
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="no such file"):
+        load_settings(tmp_path / "absent.toml")
