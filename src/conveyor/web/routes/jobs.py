@@ -94,6 +94,18 @@ async def list_jobs(
     return JobPage(items=[JobOut.of(job) for job in found], next_cursor=next_cursor)
 
 
+# Declared before /jobs/{job_id}/...: routes match in order, and "bulk" is not an id.
+@router.post("/jobs/bulk/{action}", summary="Retry or cancel many jobs")
+async def bulk_action(action: Literal["retry", "cancel"], body: BulkIn, jobs: WriteJobs) -> BulkOut:
+    """Apply ``retry`` or ``cancel`` to every job matching the filter (up to ``limit``);
+    jobs whose state forbids it are listed as skipped."""
+    filters = JobFilter(
+        state=body.state, queue=body.queue, task=body.task, key=body.key, tag=body.tag
+    )
+    result = await jobs.bulk(action, filters, body.limit)
+    return BulkOut(matched=result.matched, changed=result.changed, skipped=result.skipped)
+
+
 @router.get("/jobs/{job_id}", summary="Get a job with its history")
 async def get_job(job_id: JobId, jobs: ReadJobs) -> JobDetailOut:
     """A job with every attempt (errors and tracebacks), its events and artifacts."""
@@ -116,17 +128,6 @@ async def retry_job(job_id: JobId, jobs: WriteJobs) -> JobOut:
 async def cancel_job(job_id: JobId, jobs: WriteJobs) -> JobOut:
     """Cancel a job that has not finished; 409 once it has."""
     return JobOut.of(await jobs.cancel(job_id, "cancelled through the API"))
-
-
-@router.post("/jobs/bulk/{action}", summary="Retry or cancel many jobs")
-async def bulk_action(action: Literal["retry", "cancel"], body: BulkIn, jobs: WriteJobs) -> BulkOut:
-    """Apply ``retry`` or ``cancel`` to every job matching the filter (up to ``limit``);
-    jobs whose state forbids it are listed as skipped."""
-    filters = JobFilter(
-        state=body.state, queue=body.queue, task=body.task, key=body.key, tag=body.tag
-    )
-    result = await jobs.bulk(action, filters, body.limit)
-    return BulkOut(matched=result.matched, changed=result.changed, skipped=result.skipped)
 
 
 @router.get("/jobs/{job_id}/artifacts", summary="List a job's files")
