@@ -98,7 +98,7 @@ def _truncate(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         tables = (
             "jobs, job_attempts, events, artifacts, queues, workers, "
-            "memberships, refresh_tokens, api_keys, users, audit_log, signing_keys"
+            "memberships, refresh_tokens, api_keys, users, audit_log, signing_keys, task_versions"
         )
         conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         conn.execute("DELETE FROM tenants WHERE id <> 'default'")

@@ -23,8 +23,9 @@ from conveyor.runtime.worker import Worker
 from conveyor.services.accounts import AccountService
 from conveyor.services.auth import Authenticator, Passwords, TokenSigner
 from conveyor.services.jobs import JobService
+from conveyor.services.tasks import TaskCatalog, TaskService
 from conveyor.settings import Settings
-from conveyor.store import accounts_for, store_from_url
+from conveyor.store import accounts_for, store_from_url, tasks_for
 from conveyor.store.accounts_protocol import AccountStore
 from conveyor.store.protocol import Store
 
@@ -51,6 +52,7 @@ class Server:
     accounts_store: AccountStore = field(init=False)
     auth: Authenticator = field(init=False)
     accounts: AccountService = field(init=False)
+    task_catalog: TaskCatalog = field(init=False)
     first_login: FirstLogin | None = field(init=False, default=None)
     started: bool = field(init=False, default=False)
     _loops: list[Loop] = field(init=False, default_factory=list)
@@ -106,9 +108,17 @@ class Server:
             self.store,
             principal.tenant_id,
             assigned_to=principal.email if principal.assigned_only else None,
+            catalog=self.task_catalog,
         )
         if tasks is not None:
             service.tasks = tasks
+        return service
+
+    def tasks_for(self, principal: Principal) -> TaskService:
+        """The task settings use cases as ``principal`` may use them."""
+        service = TaskService(self.task_catalog, principal, self.now)
+        if self.worker_app is not None:
+            service.declared = self.worker_app.registry.settings
         return service
 
     async def _wire(self) -> None:
@@ -126,6 +136,7 @@ class Server:
             self.now,
         )
         self.accounts = AccountService(self.accounts_store, passwords, self.now)
+        self.task_catalog = TaskCatalog(tasks_for(self.store))
         admin_password = settings.admin_password
         made = await self.accounts.bootstrap_admin(
             settings.admin_email, admin_password.get_secret_value() if admin_password else None

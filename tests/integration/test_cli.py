@@ -18,7 +18,7 @@ def db(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     result = runner.invoke(app, ["--database-url", url, "db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "applied migrations [1, 2]" in result.output
+    assert "applied migrations [1, 2, 3]" in result.output
     return url
 
 

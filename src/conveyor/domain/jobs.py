@@ -65,6 +65,8 @@ class NewJob:
     assignee: str | None
     immediate: bool
     tenant_id: str = DEFAULT_TENANT
+    task_version: int | None = None
+    """The tenant's stored version of the task whose settings this job took, if any."""
 
     def initial_state(self, now: datetime) -> JobState:
         """``scheduled`` when it must wait for ``run_at``, else ``available``."""
@@ -93,6 +95,7 @@ class NewJob:
             immediate=self.immediate,
             created_at=now,
             updated_at=now,
+            task_version=self.task_version,
         )
 
     def payload_json(self) -> str:
@@ -132,6 +135,9 @@ class Job:
     error: ErrorInfo | None = None
     progress: float | None = None
     progress_message: str | None = None
+    task_version: int | None = None
+    """The version of the tenant's task settings the job runs with (set at enqueue,
+    renewed by a reprocess); ``None`` when the tenant stores none for the task."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +151,8 @@ class Attempt:
     finished_at: datetime | None
     outcome: str | None
     error: ErrorInfo | None = None
+    task_version: int | None = None
+    """The version of the task settings that this run ran with."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +263,14 @@ def _check_timeout(timeout: object) -> float | None:
     return float(timeout)
 
 
+def _check_version(version: object) -> int | None:
+    if version is None:
+        return None
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidInput("task_version", "must be a whole number from 1")
+    return version
+
+
 def _is_seconds(value: object, low: float, high: float) -> TypeGuard[float]:
     """A finite int or float (not a bool) from ``low`` to ``high``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -281,6 +297,7 @@ def new_job(
     immediate: bool = False,
     tenant_id: str = DEFAULT_TENANT,
     now: datetime | None = None,
+    task_version: int | None = None,
 ) -> NewJob:
     """Validate every field and build a :class:`NewJob`; errors name the field."""
     now = now or utcnow()
@@ -300,4 +317,5 @@ def new_job(
         assignee=_check_optional_text("assignee", assignee),
         immediate=bool(immediate),
         tenant_id=check_name("tenant_id", tenant_id),
+        task_version=_check_version(task_version),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -10,7 +10,8 @@ from conveyor.domain.errors import Conflict, InvalidInput, NotFound
 from conveyor.domain.events import Event
 from conveyor.domain.jobs import Artifact, Attempt, Job, JobFilter, NewJob, new_job
 from conveyor.domain.lifecycle import JobState
-from conveyor.domain.tasks import TaskSettings
+from conveyor.domain.tasks import TaskSettings, TaskVersion
+from conveyor.services.tasks import TaskCatalog
 from conveyor.store.protocol import QueueInfo, Store
 
 TaskLookup = Callable[[str], TaskSettings | None]
@@ -36,6 +37,10 @@ _ENQUEUE_OPTIONS = frozenset(
 
 def _no_tasks(_: str) -> TaskSettings | None:
     return None
+
+
+def _version_of(versions: Mapping[str, TaskVersion], task: object) -> TaskVersion | None:
+    return versions.get(task) if isinstance(task, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,41 +71,72 @@ class JobService:
         tenant_id: str,
         tasks: TaskLookup = _no_tasks,
         assigned_to: str | None = None,
+        catalog: TaskCatalog | None = None,
     ) -> None:
         self.store = store
         self.tenant_id = tenant_id
         self.tasks = tasks
         self.assigned_to = assigned_to
         """Set for an ``agent``: only jobs assigned to it exist for this service."""
+        self.catalog = catalog
+        """The tenant's stored task versions; ``None``: only code-declared defaults."""
 
     def build(
-        self, task: str, payload: Any = None, options: Mapping[str, Any] | None = None
+        self,
+        task: str,
+        payload: Any = None,
+        options: Mapping[str, Any] | None = None,
+        version: TaskVersion | None = None,
     ) -> NewJob:
-        """Validate one enqueue request, filling in the task's defaults."""
+        """Validate one enqueue request, filling in the task's defaults: the tenant's
+        stored ``version`` of the task over its code-declared settings; options given
+        win over both. The job records the version."""
         options = dict(options or {})
         unknown = set(options) - _ENQUEUE_OPTIONS
         if unknown:
             raise InvalidInput(sorted(unknown)[0], "is not an enqueue option")
         settings = self.tasks(task) if isinstance(task, str) else None
-        merged = {**(settings.job_defaults() if settings else {}), **options}
+        merged = {
+            **(settings.job_defaults() if settings else {}),
+            **(version.job_defaults() if version else {}),
+            **options,
+        }
         merged = {k: v for k, v in merged.items() if v is not None or k in ("timeout",)}
-        return new_job(task, payload, tenant_id=self.tenant_id, now=self.store.clock(), **merged)
+        return new_job(
+            task,
+            payload,
+            tenant_id=self.tenant_id,
+            now=self.store.clock(),
+            task_version=version.version if version else None,
+            **merged,
+        )
+
+    async def _versions(self, tasks: Iterable[object]) -> dict[str, TaskVersion]:
+        """The current stored version of each distinct task named, looked up once each."""
+        if self.catalog is None:
+            return {}
+        names = {task for task in tasks if isinstance(task, str)}
+        return await self.catalog.current_many(self.tenant_id, names)
 
     async def enqueue(
         self, task: str, payload: Any = None, options: Mapping[str, Any] | None = None
     ) -> Job:
         """Create one job (or return the first one with the same ``message_id``)."""
-        [job] = await self.store.enqueue([self.build(task, payload, options)])
+        version = None
+        if self.catalog is not None and isinstance(task, str):
+            version = await self.catalog.current(self.tenant_id, task)
+        [job] = await self.store.enqueue([self.build(task, payload, options, version)])
         return job
 
     async def enqueue_many(
         self, requests: Sequence[tuple[str, Any, Mapping[str, Any] | None]]
     ) -> list[Job]:
         """Create many jobs in one transaction; any invalid request rejects them all."""
+        versions = await self._versions(task for task, _, _ in requests)
         built = []
         for index, (task, payload, options) in enumerate(requests):
             try:
-                built.append(self.build(task, payload, options))
+                built.append(self.build(task, payload, options, _version_of(versions, task)))
             except InvalidInput as exc:
                 raise InvalidInput(f"jobs[{index}].{exc.field}", exc.problem) from None
         return await self.store.enqueue(built)
@@ -137,9 +173,12 @@ class JobService:
         return await self.store.cancel_job(self.tenant_id, job_id, reason)
 
     async def retry(self, job_id: int) -> Job:
-        """Run a finished job again; its history is kept."""
-        await self.get(job_id)
-        return await self.store.retry_job(self.tenant_id, job_id)
+        """Run a finished job again with its task's current version; its history is kept."""
+        job = await self.get(job_id)
+        version = await self.catalog.current(self.tenant_id, job.task) if self.catalog else None
+        return await self.store.retry_job(
+            self.tenant_id, job_id, version.version if version else None
+        )
 
     async def bulk(self, action: str, filters: JobFilter, limit: int) -> BulkResult:
         """Cancel or retry every job matching ``filters`` (up to ``limit``); jobs in a

@@ -1,5 +1,6 @@
 """Stores: where Conveyor keeps everything. Pick one with :func:`store_from_url`;
-:func:`accounts_for` gives its tenants, users, keys and audit log."""
+:func:`accounts_for` gives its tenants, users, keys and audit log, :func:`tasks_for`
+its tenants' versioned task settings."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from conveyor.domain.errors import InvalidInput
 if TYPE_CHECKING:
     from conveyor.store.accounts_protocol import AccountStore
     from conveyor.store.protocol import Clock, Store
+    from conveyor.store.tasks_protocol import TaskStore
 
 DEFAULT_DATABASE_URL = "sqlite:///conveyor.db"
 
@@ -47,3 +49,10 @@ def accounts_for(store: Store) -> AccountStore:
     from conveyor.store.accounts import SqlAccountStore
 
     return SqlAccountStore(store)
+
+
+def tasks_for(store: Store) -> TaskStore:
+    """The :class:`~conveyor.store.tasks_protocol.TaskStore` on ``store``'s database."""
+    from conveyor.store.tasks import SqlTaskStore
+
+    return SqlTaskStore(store)

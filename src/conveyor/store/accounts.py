@@ -45,6 +45,7 @@ _TENANT_DELETES = (
     "delete_tenant_memberships",
     "delete_tenant_api_keys",
     "delete_tenant_audit",
+    "delete_tenant_task_versions",
     "delete_tenant",
 )
 

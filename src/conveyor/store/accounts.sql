@@ -47,6 +47,9 @@ DELETE FROM api_keys WHERE tenant_id = :tenant_id
 -- name: delete_tenant_audit
 DELETE FROM audit_log WHERE tenant_id = :tenant_id
 
+-- name: delete_tenant_task_versions
+DELETE FROM task_versions WHERE tenant_id = :tenant_id
+
 -- name: delete_tenant
 DELETE FROM tenants WHERE id = :tenant_id RETURNING id
 

@@ -114,8 +114,10 @@ class Store(Protocol):
     async def cancel_job(self, tenant_id: str, job_id: int, reason: str) -> Job:
         """Cancel a job that has not finished, or raise ``IllegalTransition``."""
 
-    async def retry_job(self, tenant_id: str, job_id: int) -> Job:
-        """Make a finished job available again, keeping its history."""
+    async def retry_job(self, tenant_id: str, job_id: int, task_version: int | None = None) -> Job:
+        """Make a finished job available again, keeping its history; with
+        ``task_version``, the job records that version of its task's settings (a
+        reprocess runs the current one). ``None`` keeps the job's version."""
 
     async def record_progress(
         self, job_id: int, attempt: int, fraction: float, message: str | None

@@ -74,6 +74,7 @@ def job_from_row(row: Row, read_time: TimeReader) -> Job:
         error=_error(row["error"]),
         progress=row["progress"],
         progress_message=row["progress_message"],
+        task_version=row["task_version"],
     )
 
 
@@ -87,6 +88,7 @@ def attempt_from_row(row: Row, read_time: TimeReader) -> Attempt:
         finished_at=_maybe(read_time, row["finished_at"]),
         outcome=row["outcome"],
         error=_error(row["error"]),
+        task_version=row["task_version"],
     )
 
 

@@ -12,7 +12,7 @@ from conveyor.server import Server
 from conveyor.web.metrics import Metrics, MetricsMiddleware
 from conveyor.web.middleware import AuditTrail, BodyLimit, RateLimit
 from conveyor.web.problems import install_problem_handlers
-from conveyor.web.routes import accounts, auth, health, jobs, queues
+from conveyor.web.routes import accounts, auth, health, jobs, queues, tasks
 
 API_PREFIX = "/api/v1"
 
@@ -55,7 +55,7 @@ def create_app(
     app.state.metrics = Metrics()
     install_problem_handlers(app)
     app.include_router(health.router)
-    for module in (auth, jobs, queues, accounts):
+    for module in (auth, jobs, queues, tasks, accounts):
         app.include_router(module.router, prefix=API_PREFIX)
     settings = server.settings
     app.add_middleware(AuditTrail, record=lambda *args: server.accounts.record(*args))

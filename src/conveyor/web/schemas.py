@@ -100,6 +100,7 @@ class JobOut(BaseModel):
     error: ErrorOut | None
     progress: float | None
     progress_message: str | None
+    task_version: int | None = None
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -132,6 +133,7 @@ class AttemptOut(BaseModel):
     finished_at: datetime | None
     outcome: str | None
     error: ErrorOut | None
+    task_version: int | None = None
 
     @classmethod
     def of(cls, attempt: Attempt) -> AttemptOut:
@@ -144,6 +146,7 @@ class AttemptOut(BaseModel):
             finished_at=attempt.finished_at,
             outcome=attempt.outcome,
             error=error,
+            task_version=attempt.task_version,
         )
 
 

@@ -25,7 +25,14 @@ from tests.integration.api.conftest import PASSWORD, Api
 pytestmark = pytest.mark.anyio
 
 OWN_EMAIL = {"bob": "bob@globex.test", "carl": "carl@acme.test"}
-MARKERS = ("s3cr3t-acme-payload", "acme-robot", "acme-key-77", "carl@acme.test", "alice@acme.test")
+MARKERS = (
+    "s3cr3t-acme-payload",
+    "acme-robot",
+    "acme-key-77",
+    "acme-task-notes-91",
+    "carl@acme.test",
+    "alice@acme.test",
+)
 
 
 @dataclass
@@ -40,6 +47,10 @@ class Acme:
     carl_id: str
     alice_id: str
     key_id: str
+    task: str = "acme.report"
+    """A task acme stores settings for (a change aims at it)."""
+    other_task: str = "acme.visit"
+    """Another one (a read aims at it, so a change made first cannot answer it)."""
 
 
 Params = Callable[[Acme], dict[str, Any]]
@@ -104,6 +115,13 @@ CASES: dict[tuple[str, str], Case] = {
     ("PUT", "/api/v1/queues/{name}/concurrency"): Case(
         lambda a: {"name": a.queue}, body=lambda a: {"concurrency": 1}, own_only=True
     ),
+    ("GET", "/api/v1/tasks"): Case(_none),
+    ("GET", "/api/v1/tasks/{name}"): Case(lambda a: {"name": a.other_task}),
+    ("PUT", "/api/v1/tasks/{name}"): Case(
+        lambda a: {"name": a.task},
+        body=lambda a: {"queue": "hijack", "priority": 0, "immediate": True},
+        own_only=True,
+    ),
     ("GET", "/api/v1/workers"): Case(_none),
     ("GET", "/api/v1/events"): Case(_none),
     ("POST", "/api/v1/tenants"): Case(_none, body=lambda a: {"id": "acme", "name": "Hijack"}),
@@ -154,9 +172,13 @@ def test_every_route_has_a_case() -> None:
 
 
 async def _acme(api: Api, tmp_path: Path) -> Acme:
-    """Alice's jobs (one finished with an artifact), queue, users and key."""
+    """Alice's task settings, jobs (one finished with an artifact), queue, users and key."""
     alice = api.headers["alice"]
     queue = "acme-queue"
+    for task in ("acme.report", "acme.visit"):
+        body = {"queue": queue, "description": "acme-task-notes-91"}
+        response = await api.client.put(f"/api/v1/tasks/{task}", json=body, headers=alice)
+        assert response.status_code == 200, response.text
     payload = {"marker": "s3cr3t-acme-payload"}
     jobs = [
         {"task": "acme.report", "queue": queue, "payload": payload, "key": "acme-key-77"},
@@ -212,7 +234,9 @@ async def _snapshot(api: Api) -> dict[str, Any]:
 
     jobs = await get("/api/v1/jobs?limit=100")
     keys = await get("/api/v1/api-keys")
+    tasks = await get("/api/v1/tasks")
     return {
+        "tasks": [(t["name"], t["version"], t["queue"], t["priority"]) for t in tasks],
         "jobs": [(j["id"], j["state"], j["queue"]) for j in jobs["items"]],
         "queues": [(q["name"], q["paused"], q["concurrency"]) for q in await get("/api/v1/queues")],
         "users": sorted((u["email"], u["role"]) for u in await get("/api/v1/users")),

@@ -15,15 +15,15 @@ WITH input AS (
         tenant_id text, task text, queue text, state text, priority smallint,
         run_at timestamptz, payload jsonb, max_attempts int, timeout float8, message_id text,
         content_type text, content_encoding text, key text, tags jsonb, assignee text,
-        immediate boolean, ord int)
+        immediate boolean, task_version int, ord int)
 ),
 inserted AS (
     INSERT INTO jobs (tenant_id, task, queue, state, priority, run_at, payload, max_attempts,
                       timeout, message_id, content_type, content_encoding, key, tags, assignee,
-                      immediate, created_at, updated_at)
+                      immediate, task_version, created_at, updated_at)
     SELECT tenant_id, task, queue, state, priority, run_at, payload, max_attempts,
            timeout, message_id, content_type, content_encoding, key, tags, assignee,
-           immediate, %(now)s, %(now)s
+           immediate, task_version, %(now)s, %(now)s
     FROM input
     ORDER BY ord
     ON CONFLICT (tenant_id, message_id) WHERE message_id IS NOT NULL DO NOTHING
@@ -171,13 +171,15 @@ finished AS (
     FROM input AS i
     WHERE jobs.id = i.id AND jobs.attempt = i.attempt AND jobs.state = 'running'
     RETURNING jobs.id, jobs.tenant_id, jobs.task, jobs.worker_id, jobs.started_at,
-              i.attempt, i.outcome, i.error, i.event, i.data, i.ord
+              jobs.task_version, i.attempt, i.outcome, i.error, i.event, i.data, i.ord
 ),
 attempts AS (
+    -- task_version is the job's: it cannot change while the attempt runs (only a
+    -- reprocess of a finished job sets it), so it is the version that ran the attempt.
     INSERT INTO job_attempts (job_id, attempt, tenant_id, worker_id, started_at, finished_at,
-                              outcome, error)
+                              outcome, error, task_version)
     SELECT id, attempt, tenant_id, coalesce(worker_id, ''), coalesce(started_at, %(now)s),
-           %(now)s, outcome, error
+           %(now)s, outcome, error, task_version
     FROM finished
     ON CONFLICT (job_id, attempt) DO NOTHING
 ),
@@ -191,9 +193,9 @@ SELECT ord FROM finished
 
 -- name: insert_attempt
 INSERT INTO job_attempts (job_id, attempt, tenant_id, worker_id, started_at, finished_at,
-                          outcome, error)
+                          outcome, error, task_version)
 VALUES (%(job_id)s, %(attempt)s, %(tenant_id)s, %(worker_id)s, %(started_at)s, %(now)s,
-        %(outcome)s, %(error)s::jsonb)
+        %(outcome)s, %(error)s::jsonb, %(task_version)s::int)
 ON CONFLICT (job_id, attempt) DO NOTHING
 
 -- name: rescue_expired
@@ -214,13 +216,13 @@ rescued AS (
     FROM expired
     WHERE jobs.id = expired.id AND jobs.state = 'running' AND jobs.lease_expires_at < %(now)s
     RETURNING jobs.id, jobs.tenant_id, jobs.task, jobs.queue, jobs.state, jobs.attempt,
-              jobs.worker_id, jobs.started_at
+              jobs.worker_id, jobs.started_at, jobs.task_version
 ),
 attempts AS (
     INSERT INTO job_attempts (job_id, attempt, tenant_id, worker_id, started_at, finished_at,
-                              outcome, error)
+                              outcome, error, task_version)
     SELECT id, attempt, tenant_id, coalesce(worker_id, ''), coalesce(started_at, %(now)s),
-           %(now)s, 'lost', %(error)s::jsonb
+           %(now)s, 'lost', %(error)s::jsonb, task_version
     FROM rescued
     ON CONFLICT (job_id, attempt) DO NOTHING
 ),
@@ -271,12 +273,14 @@ SELECT min(run_at) AS due FROM jobs WHERE state IN ('scheduled', 'retryable')
 
 -- name: set_state
 -- Compare-and-set for cancel and retry; a job made available wakes the workers.
+-- A reprocess may set the task version it runs with; NULL (a cancel) keeps the job's.
 WITH changed AS (
     UPDATE jobs
     SET state = %(to_state)s, updated_at = %(now)s, finished_at = %(finished_at)s,
         lease_expires_at = NULL, run_at = coalesce(%(run_at)s, run_at),
         max_attempts = %(max_attempts)s, result = %(result)s::jsonb,
-        error = %(error)s::jsonb
+        error = %(error)s::jsonb,
+        task_version = coalesce(%(task_version)s::int, task_version)
     WHERE tenant_id = %(tenant_id)s AND id = %(id)s AND state = %(from_state)s
     RETURNING *
 ),

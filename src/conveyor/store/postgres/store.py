@@ -411,24 +411,39 @@ class PostgresStore:
     # -- single-job operations -------------------------------------------------
 
     async def _compare_and_set(
-        self, conn: Conn, tenant_id: str, job_id: int, action: Action, to_state: JobState
+        self,
+        conn: Conn,
+        tenant_id: str,
+        job_id: int,
+        action: Action,
+        to_state: JobState,
+        task_version: int | None,
     ) -> tuple[Job, DictRow]:
         """Check the transition and write it; re-read if another writer got there first."""
         now = self.clock()
         for _ in range(_CAS_TRIES):
             job = await self._get_job(conn, tenant_id, job_id)
             transition(action, job.state, to_state, job_id)
-            row = await self._one(conn, "set_state", _state_params(job, action, to_state, now))
+            params = _state_params(job, action, to_state, now, task_version)
+            row = await self._one(conn, "set_state", params)
             if row is not None:
                 return job, row
         raise Conflict(f"job {job_id} keeps changing; try again")
 
     async def _change_state(
-        self, tenant_id: str, job_id: int, action: Action, to_state: JobState, reason: str
+        self,
+        tenant_id: str,
+        job_id: int,
+        action: Action,
+        to_state: JobState,
+        reason: str,
+        task_version: int | None = None,
     ) -> Job:
         now = self.clock()
         async with self._transaction() as conn:
-            job, row = await self._compare_and_set(conn, tenant_id, job_id, action, to_state)
+            job, row = await self._compare_and_set(
+                conn, tenant_id, job_id, action, to_state, task_version
+            )
             if job.state is JobState.RUNNING:
                 cancelled = {"type": "Cancelled", "message": reason, "traceback": ""}
                 await self._record_attempt(conn, row, job.attempt, "cancelled", cancelled, now)
@@ -460,6 +475,7 @@ class PostgresStore:
                 "now": now,
                 "outcome": outcome,
                 "error": rows.dump_json(error),
+                "task_version": row["task_version"],
             },
         )
 
@@ -469,10 +485,11 @@ class PostgresStore:
             tenant_id, job_id, Action.CANCEL, JobState.CANCELLED, reason
         )
 
-    async def retry_job(self, tenant_id: str, job_id: int) -> Job:
-        """Make a finished job available again, keeping its history."""
+    async def retry_job(self, tenant_id: str, job_id: int, task_version: int | None = None) -> Job:
+        """Make a finished job available again, keeping its history; with
+        ``task_version``, it runs with that version of its task's settings."""
         return await self._change_state(
-            tenant_id, job_id, Action.RETRY, JobState.AVAILABLE, "retried"
+            tenant_id, job_id, Action.RETRY, JobState.AVAILABLE, "retried", task_version
         )
 
     async def _on_running(
@@ -720,6 +737,7 @@ def _batch(jobs: Sequence[NewJob], states: Sequence[JobState]) -> str:
                 "tags": list(j.tags),
                 "assignee": j.assignee,
                 "immediate": j.immediate,
+                "task_version": j.task_version,
                 "ord": position,
             }
             for position, (j, state) in enumerate(zip(jobs, states, strict=True), start=1)
@@ -780,8 +798,11 @@ def _finish_data(item: Finish, error: dict[str, str] | None) -> dict[str, Any]:
     return data
 
 
-def _state_params(job: Job, action: Action, to_state: JobState, now: datetime) -> dict[str, Any]:
-    """``set_state`` parameters for a cancel or a retry of ``job``."""
+def _state_params(
+    job: Job, action: Action, to_state: JobState, now: datetime, task_version: int | None = None
+) -> dict[str, Any]:
+    """``set_state`` parameters for a cancel or a retry of ``job`` (a retry may set the
+    task version it runs with)."""
     retrying = action is Action.RETRY
     return {
         "tenant_id": job.tenant_id,
@@ -794,6 +815,7 @@ def _state_params(job: Job, action: Action, to_state: JobState, now: datetime) -
         "max_attempts": max(job.max_attempts, job.attempt + 1) if retrying else job.max_attempts,
         "result": None if retrying else rows.dump_json(job.result),
         "error": None if retrying or job.error is None else _json(job.error.to_dict()),
+        "task_version": task_version,
     }
 
 

@@ -7,12 +7,12 @@
 -- with job_by_message_id. ("WHERE true" lets SQLite parse ON CONFLICT after SELECT.)
 INSERT INTO jobs (tenant_id, task, queue, state, priority, run_at, payload, max_attempts,
                   timeout, message_id, content_type, content_encoding, key, tags, assignee,
-                  immediate, created_at, updated_at)
+                  immediate, task_version, created_at, updated_at)
 SELECT value ->> 'tenant_id', value ->> 'task', value ->> 'queue', value ->> 'state',
        value ->> 'priority', value ->> 'run_at', value -> 'payload', value ->> 'max_attempts',
        value ->> 'timeout', value ->> 'message_id', value ->> 'content_type',
        value ->> 'content_encoding', value ->> 'key', value -> 'tags', value ->> 'assignee',
-       value ->> 'immediate', :now, :now
+       value ->> 'immediate', value ->> 'task_version', :now, :now
 FROM json_each(:batch)
 WHERE true
 ORDER BY key
@@ -83,12 +83,15 @@ SET state = item.value ->> 'state',
 FROM json_each(:items) AS item
 WHERE jobs.id = item.value ->> 'id' AND jobs.attempt = item.value ->> 'attempt'
   AND jobs.state = 'running'
-RETURNING id, tenant_id, task, worker_id, started_at
+RETURNING id, tenant_id, task, worker_id, started_at, task_version
 
 -- name: insert_attempt
+-- task_version is the job's: it cannot change while the attempt runs (only a
+-- reprocess of a finished job sets it), so it is the version that ran the attempt.
 INSERT INTO job_attempts (job_id, attempt, tenant_id, worker_id, started_at, finished_at,
-                          outcome, error)
-VALUES (:job_id, :attempt, :tenant_id, :worker_id, :started_at, :now, :outcome, :error)
+                          outcome, error, task_version)
+VALUES (:job_id, :attempt, :tenant_id, :worker_id, :started_at, :now, :outcome, :error,
+        :task_version)
 ON CONFLICT (job_id, attempt) DO NOTHING
 
 -- name: rescue_expired
@@ -101,7 +104,7 @@ WHERE id IN (
     WHERE state = 'running' AND lease_expires_at < :now
     LIMIT 1000
 )
-RETURNING id, tenant_id, task, queue, state, attempt, worker_id, started_at
+RETURNING id, tenant_id, task, queue, state, attempt, worker_id, started_at, task_version
 
 -- name: promote_due
 UPDATE jobs SET state = 'available', updated_at = :now
@@ -117,10 +120,12 @@ RETURNING id, tenant_id, task, queue
 SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'retryable')
 
 -- name: set_state
+-- A reprocess may set the task version it runs with; NULL (a cancel) keeps the job's.
 UPDATE jobs
 SET state = :to_state, updated_at = :now, finished_at = :finished_at,
     lease_expires_at = NULL, run_at = coalesce(:run_at, run_at),
-    max_attempts = :max_attempts, result = :result, error = :error
+    max_attempts = :max_attempts, result = :result, error = :error,
+    task_version = coalesce(:task_version, task_version)
 WHERE tenant_id = :tenant_id AND id = :id AND state = :from_state
 RETURNING *
 

@@ -418,6 +418,7 @@ class SQLiteStore:
                 "now": now,
                 "outcome": outcome,
                 "error": rows.dump_json(error),
+                "task_version": row["task_version"],
             },
         )
 
@@ -482,7 +483,13 @@ class SQLiteStore:
     # -- single-job operations -------------------------------------------------
 
     def _change_state(
-        self, tenant_id: str, job_id: int, action: Action, to_state: JobState, reason: str
+        self,
+        tenant_id: str,
+        job_id: int,
+        action: Action,
+        to_state: JobState,
+        reason: str,
+        task_version: int | None = None,
     ) -> Job:
         now = self._now()
         with self._write() as conn:
@@ -505,6 +512,7 @@ class SQLiteStore:
                     "error": None
                     if retrying
                     else rows.dump_json(job.error and job.error.to_dict()),
+                    "task_version": task_version,
                 },
             ).fetchone()
             if job.state is JobState.RUNNING:
@@ -523,10 +531,17 @@ class SQLiteStore:
             self._change_state, tenant_id, job_id, Action.CANCEL, JobState.CANCELLED, reason
         )
 
-    async def retry_job(self, tenant_id: str, job_id: int) -> Job:
-        """Make a finished job available again, keeping its history."""
+    async def retry_job(self, tenant_id: str, job_id: int, task_version: int | None = None) -> Job:
+        """Make a finished job available again, keeping its history; with
+        ``task_version``, it runs with that version of its task's settings."""
         return await self._run(
-            self._change_state, tenant_id, job_id, Action.RETRY, JobState.AVAILABLE, "retried"
+            self._change_state,
+            tenant_id,
+            job_id,
+            Action.RETRY,
+            JobState.AVAILABLE,
+            "retried",
+            task_version,
         )
 
     def _on_running(
@@ -775,6 +790,7 @@ def _job_params(job: NewJob, state: JobState) -> dict[str, Any]:
         "tags": list(job.tags),
         "assignee": job.assignee,
         "immediate": job.immediate,
+        "task_version": job.task_version,
     }
 
 
@@ -801,6 +817,7 @@ def _attempt_params(row: sqlite3.Row, item: Finish, now: float) -> dict[str, Any
         "now": now,
         "outcome": item.outcome,
         "error": rows.dump_json(item.error.to_dict() if item.error else None),
+        "task_version": row["task_version"],
     }
 
 
