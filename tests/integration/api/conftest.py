@@ -19,8 +19,8 @@ from conveyor.settings import Settings
 from conveyor.web.app import create_app
 
 ADMIN_EMAIL = "admin@example.com"
-ADMIN_PASSWORD = "admin-password-1"  # noqa: S105 - a test account
-PASSWORD = "correct horse battery"  # noqa: S105 - a test account
+ADMIN_PASSWORD = "admin-password-1"
+PASSWORD = "correct horse battery"
 
 
 def server_settings(database_url: str, **overrides: Any) -> Settings:
