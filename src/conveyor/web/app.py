@@ -11,7 +11,7 @@ from conveyor import __version__
 from conveyor.server import Server
 from conveyor.web.metrics import Metrics, MetricsMiddleware
 from conveyor.web.middleware import AuditTrail, BodyLimit, RateLimit
-from conveyor.web.problems import install_problem_handlers
+from conveyor.web.problems import PROBLEM_RESPONSES, install_problem_handlers
 from conveyor.web.routes import accounts, auth, health, jobs, queues, tasks
 
 API_PREFIX = "/api/v1"
@@ -56,7 +56,7 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(health.router)
     for module in (auth, jobs, queues, tasks, accounts):
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     settings = server.settings
     app.add_middleware(AuditTrail, record=lambda *args: server.accounts.record(*args))
     app.add_middleware(

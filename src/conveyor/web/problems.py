@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from pydantic import BaseModel
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -55,6 +56,39 @@ _TITLES = {
     500: "Internal error",
     503: "Unavailable",
 }
+
+
+class ProblemOut(BaseModel):
+    """An RFC 9457 problem: what went wrong, and the field at fault when there is one."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def _documented(status: int, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "model": ProblemOut,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemOut"}}},
+    }
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented(400, "The body is not valid JSON"),
+    401: _documented(401, "Not signed in, or the credentials are wrong or expired"),
+    403: _documented(403, "Signed in, but not allowed"),
+    404: _documented(404, "No such resource (or it belongs to another tenant)"),
+    409: _documented(409, "The resource's state forbids this"),
+    413: _documented(413, "The request body is too large"),
+    422: _documented(422, "Invalid input; `field` names it"),
+    429: _documented(429, "Too many requests; see Retry-After"),
+    503: _documented(503, "The database is unavailable"),
+}
+"""Every API route may answer these, always as problem+json."""
 
 
 def problem(
