@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from conveyor.domain.jobs import DEFAULT_TENANT, Job
 from conveyor.domain.retry import Backoff
 from conveyor.domain.tasks import TaskSettings
+from conveyor.runtime.observer import WorkerObserver
 from conveyor.runtime.portal import Portal
 from conveyor.runtime.registry import RegisteredTask, TaskRegistry
 from conveyor.runtime.worker import Worker, WorkerSettings
@@ -70,10 +71,15 @@ class AsyncConveyor:
         """One job by id."""
         return await (await self.jobs()).get(job_id)
 
-    async def run_worker(self, settings: WorkerSettings, stop: asyncio.Event) -> Worker:
+    async def run_worker(
+        self,
+        settings: WorkerSettings,
+        stop: asyncio.Event,
+        observer: WorkerObserver | None = None,
+    ) -> Worker:
         """Run a worker for the registered tasks until ``stop`` is set."""
         self._app.portal.adopt(asyncio.get_running_loop())
-        worker = Worker(await self.store(), self._app.registry, settings)
+        worker = Worker(await self.store(), self._app.registry, settings, observer)
         await worker.run(stop)
         return worker
 

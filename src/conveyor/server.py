@@ -19,6 +19,7 @@ from conveyor.domain.jobs import utcnow
 from conveyor.loops.base import Loop
 from conveyor.loops.pruner import Pruner
 from conveyor.loops.rescuer import Rescuer
+from conveyor.metrics import Metrics
 from conveyor.runtime.worker import Worker
 from conveyor.services.accounts import AccountService
 from conveyor.services.auth import Authenticator, Passwords, TokenSigner
@@ -53,6 +54,7 @@ class Server:
     auth: Authenticator = field(init=False)
     accounts: AccountService = field(init=False)
     task_catalog: TaskCatalog = field(init=False)
+    metrics: Metrics = field(init=False, default_factory=Metrics)
     first_login: FirstLogin | None = field(init=False, default=None)
     started: bool = field(init=False, default=False)
     _loops: list[Loop] = field(init=False, default_factory=list)
@@ -160,5 +162,6 @@ class Server:
         app.aio.use_store(self.store)
         worker_settings = app.worker_settings(concurrency=self.settings.worker_concurrency)
         self._worker_task = asyncio.create_task(
-            app.aio.run_worker(worker_settings, self._worker_stop), name="conveyor-worker"
+            app.aio.run_worker(worker_settings, self._worker_stop, self.metrics),
+            name="conveyor-worker",
         )

@@ -92,6 +92,12 @@ def test_serve_prints_a_login_that_works_and_runs_jobs(tmp_path: Path) -> None:
                     "state"
                 ]
             assert state == "completed"
+            metrics = httpx.get(f"{url}/metrics").text
+            ran = 'conveyor_job_run_duration_seconds_count{outcome="completed",task="demo.report"}'
+            assert ran in metrics
+            assert 'conveyor_jobs{queue="default",state="completed",tenant="default"}' in metrics
+            assert "conveyor_claim_duration_seconds_bucket" in metrics
+            assert 'route="/api/v1/jobs/{job_id}"' in metrics
             assert password not in output.read_text().split("shown once")[1]
         finally:
             process.terminate()

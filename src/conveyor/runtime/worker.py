@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from conveyor.domain.outcomes import Failed, Finish, Outcome, decide
 from conveyor.domain.retry import Backoff
 from conveyor.runtime.context import JobContext, Note, Progress, StoredFile, Update
 from conveyor.runtime.executor import execute
+from conveyor.runtime.observer import NoObserver, WorkerObserver
 from conveyor.runtime.registry import RegisteredTask, TaskRegistry
 from conveyor.store.protocol import Store, WorkerInfo
 
@@ -68,10 +70,17 @@ class _Running:
 class Worker:
     """Runs the registered tasks' jobs from a store until told to stop."""
 
-    def __init__(self, store: Store, registry: TaskRegistry, settings: WorkerSettings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: TaskRegistry,
+        settings: WorkerSettings,
+        observer: WorkerObserver | None = None,
+    ) -> None:
         self.store = store
         self.registry = registry
         self.settings = settings
+        self.observer: WorkerObserver = observer or NoObserver()
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.queues = settings.queues or tuple(registry.queues()) or ("default",)
         self._running: dict[int, _Running] = {}
@@ -172,6 +181,7 @@ class Worker:
             limit = min(self.settings.batch_size, free if not urgent else self._free_reserved())
             if limit <= 0:
                 break
+            began = time.perf_counter()
             jobs = await self.store.claim(
                 self.settings.tenant_id,
                 queue,
@@ -180,6 +190,7 @@ class Worker:
                 self.settings.lease_seconds,
                 urgent_only=urgent,
             )
+            self.observer.claimed(queue, len(jobs), time.perf_counter() - began)
             for job in jobs:
                 self._start(job, urgent)
             claimed += len(jobs)
@@ -195,6 +206,7 @@ class Worker:
     async def _run_job(self, running: _Running) -> None:
         job = running.job
         task = self.registry.get(job.task)
+        began = time.perf_counter()
         try:
             outcome = await self._outcome(task, running)
             finish = decide(
@@ -208,6 +220,7 @@ class Worker:
             self._finishes.append(finish)
             self._flush_needed.set()
             self.processed += 1
+            self.observer.ran(job.task, finish.outcome, time.perf_counter() - began)
         finally:
             self._running.pop(job.id, None)
             self._busy[running.urgent_slot] -= 1

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from conveyor import __version__
 from conveyor.server import Server
-from conveyor.web.metrics import Metrics, MetricsMiddleware
+from conveyor.web.metrics import MetricsMiddleware
 from conveyor.web.middleware import AuditTrail, BodyLimit, RateLimit
 from conveyor.web.problems import PROBLEM_RESPONSES, install_problem_handlers
 from conveyor.web.routes import accounts, auth, health, jobs, queues, tasks
@@ -52,7 +52,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.server = server
-    app.state.metrics = Metrics()
     install_problem_handlers(app)
     app.include_router(health.router)
     for module in (auth, jobs, queues, tasks, accounts):
@@ -63,5 +62,5 @@ def create_app(
         RateLimit, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=server.metrics)
     return app

@@ -1,44 +1,12 @@
-"""Prometheus metrics: HTTP latency per route, and job counts read from the database
-at scrape time (so every node reports the same truth, without multiprocess gauges)."""
+"""HTTP latency per route, for the server's Prometheus metrics (:mod:`conveyor.metrics`)."""
 
 from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conveyor.store.accounts_protocol import AccountStore
-from conveyor.store.protocol import Store
-
-
-class Metrics:
-    """The server's metrics, in a registry of its own."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.http_seconds = Histogram(
-            "conveyor_http_request_duration_seconds",
-            "HTTP request latency by route.",
-            ["method", "route", "status"],
-            registry=self.registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-        )
-        self.jobs = Gauge(
-            "conveyor_jobs",
-            "Jobs by tenant, queue and state.",
-            ["tenant", "queue", "state"],
-            registry=self.registry,
-        )
-
-    async def render(self, store: Store, accounts: AccountStore) -> bytes:
-        """The text exposition, with job counts read now."""
-        self.jobs.clear()
-        for tenant in await accounts.list_tenants():
-            counts = await store.count_jobs(tenant.id)
-            for (queue, state), count in counts.items():
-                self.jobs.labels(tenant.id, queue, str(state)).set(count)
-        return generate_latest(self.registry)
+from conveyor.metrics import Metrics
 
 
 class MetricsMiddleware:
@@ -71,6 +39,19 @@ class MetricsMiddleware:
 
 
 def _route_of(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return str(path) if path else "unmatched"
+    """The route template with its router prefix (``/api/v1/jobs/{job_id}``).
+
+    An included router's route knows only its own part of the path, so the prefix is
+    what remains of the request path after that part, filled in, is cut off its end.
+    """
+    template = getattr(scope.get("route"), "path", None)
+    if not template:
+        return "unmatched"
+    try:
+        filled = str(template).format(**scope.get("path_params", {}))
+    except (KeyError, IndexError, ValueError):
+        return str(template)
+    path = str(scope.get("path", ""))
+    return (
+        path[: len(path) - len(filled)] + str(template) if path.endswith(filled) else str(template)
+    )

@@ -34,5 +34,5 @@ async def readyz(request: Request) -> dict[str, str | int] | Response:
 async def metrics(request: Request) -> Response:
     """Job counts by tenant, queue and state, and HTTP latency by route."""
     server = server_of(request)
-    body = await request.app.state.metrics.render(server.store, server.accounts_store)
+    body = await server.metrics.render(server.store, server.accounts_store)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
