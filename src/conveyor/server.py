@@ -16,12 +16,14 @@ from datetime import datetime, timedelta
 from conveyor.app import Conveyor
 from conveyor.domain.accounts import Principal
 from conveyor.domain.jobs import utcnow
+from conveyor.loops.auditor import AuditFlusher
 from conveyor.loops.base import Loop
 from conveyor.loops.pruner import Pruner
 from conveyor.loops.rescuer import Rescuer
 from conveyor.metrics import Metrics
 from conveyor.runtime.worker import Worker
 from conveyor.services.accounts import AccountService
+from conveyor.services.audit import AuditLog
 from conveyor.services.auth import Authenticator, Passwords, TokenSigner
 from conveyor.services.jobs import JobService
 from conveyor.services.tasks import TaskCatalog, TaskService
@@ -53,6 +55,7 @@ class Server:
     accounts_store: AccountStore = field(init=False)
     auth: Authenticator = field(init=False)
     accounts: AccountService = field(init=False)
+    audit: AuditLog = field(init=False)
     task_catalog: TaskCatalog = field(init=False)
     metrics: Metrics = field(init=False, default_factory=Metrics)
     first_login: FirstLogin | None = field(init=False, default=None)
@@ -76,8 +79,9 @@ class Server:
             raise
         self._loops = [
             Rescuer(self.store, settings.rescue_interval),
+            AuditFlusher(self.audit),
             Pruner(
-                self.accounts,
+                self.audit,
                 timedelta(days=settings.audit_retention_days),
                 AUDIT_PRUNE_INTERVAL,
             ),
@@ -96,7 +100,10 @@ class Server:
                 await self._worker_task
         for loop in self._loops:
             await loop.stop()
-        await self.store.close()
+        try:
+            await self.audit.flush()
+        finally:
+            await self.store.close()
         self.started = False
 
     def now(self) -> datetime:
@@ -137,7 +144,10 @@ class Server:
             timedelta(days=settings.refresh_token_days),
             self.now,
         )
-        self.accounts = AccountService(self.accounts_store, passwords, self.now)
+        self.accounts = AccountService(
+            self.accounts_store, passwords, self.now, on_change=self.auth.forget
+        )
+        self.audit = AuditLog(self.accounts_store, self.now)
         self.task_catalog = TaskCatalog(tasks_for(self.store))
         admin_password = settings.admin_password
         made = await self.accounts.bootstrap_admin(

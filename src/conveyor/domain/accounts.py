@@ -143,6 +143,19 @@ class AuditEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """An audit entry before it is stored (it has no id yet)."""
+
+    tenant_id: str
+    actor: str
+    action: str
+    target: str
+    detail: Mapping[str, Any]
+    ip: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     """Whoever is acting: a signed-in user in one tenant, or an API key."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from conveyor.loops.base import Loop
-from conveyor.services.accounts import AccountService
+from conveyor.services.audit import AuditLog
 
 
 class Pruner(Loop):
@@ -13,11 +13,11 @@ class Pruner(Loop):
 
     name = "pruner"
 
-    def __init__(self, accounts: AccountService, retention: timedelta, interval: float) -> None:
+    def __init__(self, audit: AuditLog, retention: timedelta, interval: float) -> None:
         super().__init__(interval)
-        self.accounts = accounts
+        self.audit = audit
         self.retention = retention
 
     async def run_once(self) -> int:
         """Delete audit entries past the retention period."""
-        return await self.accounts.prune_audit(self.retention)
+        return await self.audit.prune(self.retention)

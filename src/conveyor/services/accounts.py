@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from conveyor.domain.accounts import (
     ApiKey,
-    AuditEntry,
     Membership,
     Principal,
     Role,
@@ -40,10 +38,18 @@ MAX_USAGE_WINDOW = timedelta(days=366)
 class AccountService:
     """Tenants, users, keys and the audit log, as their principals may use them."""
 
-    def __init__(self, accounts: AccountStore, passwords: Passwords, clock: Clock) -> None:
+    def __init__(
+        self,
+        accounts: AccountStore,
+        passwords: Passwords,
+        clock: Clock,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
         self.accounts = accounts
         self.passwords = passwords
         self.clock = clock
+        self.on_change = on_change
+        """Called after a change that may end someone's access (the credential cache)."""
 
     # -- the first start ---------------------------------------------------------
 
@@ -96,12 +102,18 @@ class AccountService:
     ) -> Tenant:
         """Suspend (requests refused, jobs not claimed) or reactivate a tenant."""
         actor.require_admin()
-        return await self.accounts.set_tenant_status(tenant_id, status)
+        try:
+            return await self.accounts.set_tenant_status(tenant_id, status)
+        finally:
+            self.on_change()
 
     async def delete_tenant(self, actor: Principal, tenant_id: str) -> None:
         """Remove a tenant and everything it owns."""
         actor.require_admin()
-        await self.accounts.delete_tenant(tenant_id)
+        try:
+            await self.accounts.delete_tenant(tenant_id)
+        finally:
+            self.on_change()
 
     async def usage(
         self, actor: Principal, tenant_id: str, since: datetime, until: datetime
@@ -158,7 +170,10 @@ class AccountService:
         """Change a user's role in the actor's tenant."""
         actor.require(Scope.ADMIN)
         await self._member(actor.tenant_id, user_id)
-        return await self._join(actor.tenant_id, user_id, role)
+        try:
+            return await self._join(actor.tenant_id, user_id, role)
+        finally:
+            self.on_change()
 
     async def remove_user(self, actor: Principal, user_id: str) -> None:
         """Take a user out of the actor's tenant (its sessions there end)."""
@@ -166,7 +181,10 @@ class AccountService:
         if user_id == actor.user_id:
             raise Conflict("you cannot remove yourself from the tenant")
         await self._member(actor.tenant_id, user_id)
-        await self.accounts.remove_membership(actor.tenant_id, user_id)
+        try:
+            await self.accounts.remove_membership(actor.tenant_id, user_id)
+        finally:
+            self.on_change()
 
     async def me(self, actor: Principal) -> tuple[User, list[Membership]]:
         """The signed-in user and its tenants."""
@@ -210,34 +228,10 @@ class AccountService:
     async def revoke_key(self, actor: Principal, key_id: str) -> ApiKey:
         """Revoke a key of the actor's tenant; it stops working at once."""
         actor.require(Scope.ADMIN)
-        return await self.accounts.revoke_api_key(actor.tenant_id, key_id, self.clock())
-
-    # -- audit log -------------------------------------------------------------------
-
-    async def record(
-        self,
-        actor: Principal,
-        action: str,
-        target: str,
-        detail: Mapping[str, Any],
-        ip: str | None,
-    ) -> AuditEntry:
-        """Append a change to the audit log of the actor's tenant."""
-        return await self.accounts.add_audit(
-            actor.tenant_id, actor.actor, action, target, detail, ip, self.clock()
-        )
-
-    async def audit_log(
-        self, actor: Principal, after_id: int = 0, limit: int = 100, since: datetime | None = None
-    ) -> list[AuditEntry]:
-        """The actor's tenant's audit entries (owners and admins)."""
-        if not actor.is_admin:
-            actor.require(Scope.ADMIN)
-        return await self.accounts.list_audit(actor.tenant_id, after_id, limit, since)
-
-    async def prune_audit(self, retention: timedelta) -> int:
-        """Forget audit entries older than the retention period."""
-        return await self.accounts.prune_audit(self.clock() - retention)
+        try:
+            return await self.accounts.revoke_api_key(actor.tenant_id, key_id, self.clock())
+        finally:
+            self.on_change()
 
     # -- helpers ---------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,11 @@ from conveyor.store.accounts_protocol import AccountStore
 
 ALGORITHM = "HS256"
 KEY_TOUCH_INTERVAL = timedelta(minutes=1)
+PRINCIPAL_TTL = 1.0
+"""Seconds a checked credential is trusted without asking the store again. A change
+made on this node (revoked key, suspended tenant, new password) clears it at once;
+other nodes see it within this time."""
+MAX_CACHED = 10_000
 
 
 class Unauthenticated(ConveyorError):
@@ -150,6 +156,23 @@ class Authenticator:
         self.refresh_lifetime = refresh_lifetime
         self.clock = clock
         self._key_touched: dict[str, datetime] = {}
+        self._principals: dict[str, tuple[float, Principal]] = {}
+
+    def forget(self) -> None:
+        """Drop every cached principal (after a change to accounts, keys or tenants)."""
+        self._principals.clear()
+
+    def _cached(self, credential: str) -> Principal | None:
+        found = self._principals.get(credential)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def _remember(self, credential: str, principal: Principal) -> Principal:
+        if len(self._principals) >= MAX_CACHED:
+            self._principals.clear()
+        self._principals[credential] = (time.monotonic() + PRINCIPAL_TTL, principal)
+        return principal
 
     # -- sign-in and sessions ---------------------------------------------------
 
@@ -200,11 +223,15 @@ class Authenticator:
         if not self.passwords.verify(user.password_hash, old):
             raise PermissionDenied("the current password is wrong")
         await self.accounts.set_password(user_id, new_hash, self.clock())
+        self.forget()
 
     # -- who is calling ----------------------------------------------------------
 
     async def principal_from_token(self, token: str) -> Principal:
         """The signed-in user an access token speaks for, checked against the store."""
+        cached = self._cached(token)
+        if cached is not None:
+            return cached
         claims = self.signer.verify(token)
         try:
             user = await self.accounts.get_user(str(claims["sub"]))
@@ -216,10 +243,14 @@ class Authenticator:
         if membership is None:
             raise Unauthenticated("you no longer belong to this tenant")
         await self._check_active(membership.tenant_id)
-        return user_principal(user, membership, claims.get("tenants", ()))
+        return self._remember(token, user_principal(user, membership, claims.get("tenants", ())))
 
     async def principal_from_key(self, raw_key: str) -> Principal:
         """The program an API key speaks for; revoked or unknown keys are refused."""
+        cache_key = sha256(raw_key)
+        cached = self._cached(cache_key)
+        if cached is not None:
+            return cached
         key = await self._find_key(raw_key)
         await self._check_active(key.tenant_id)
         now = self.clock()
@@ -227,7 +258,7 @@ class Authenticator:
         if last is None or now - last > KEY_TOUCH_INTERVAL:
             self._key_touched[key.id] = now
             await self.accounts.touch_api_key(key.id, now)
-        return key_principal(key)
+        return self._remember(cache_key, key_principal(key))
 
     # -- helpers -----------------------------------------------------------------
 

@@ -8,7 +8,7 @@ arithmetic and lives in each dialect's ``queries.sql``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 from conveyor.domain.accounts import (
     ApiKey,
     AuditEntry,
+    AuditRecord,
     Membership,
     RefreshToken,
     Role,
@@ -426,18 +427,15 @@ class SqlAccountStore:
         now: datetime,
     ) -> AuditEntry:
         """Append one entry to the audit log."""
-        row = await self._changed(
-            "insert_audit",
-            "the audit entry",
-            tenant_id=tenant_id,
-            actor=actor,
-            action=action,
-            target=target,
-            detail=rows.dump_json(dict(detail)),
-            ip=ip,
-            now=now,
-        )
+        record = AuditRecord(tenant_id, actor, action, target, detail, ip, now)
+        row = await self._changed("insert_audit", "the audit entry", **_audit_params(record))
         return self._audit(row)
+
+    async def add_audit_entries(self, records: Sequence[AuditRecord]) -> int:
+        """Append several entries in one transaction, in order; return how many."""
+        if records:
+            await self._run(*(("insert_audit", _audit_params(r)) for r in records))
+        return len(records)
 
     async def list_audit(
         self,
@@ -469,3 +467,15 @@ class SqlAccountStore:
         ``Conflict`` if the kid is taken."""
         with _reworded(Conflict, f"a signing key with the kid {kid!r} already exists"):
             await self._rows("insert_signing_key", kid=kid, secret=secret, now=now)
+
+
+def _audit_params(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "tenant_id": record.tenant_id,
+        "actor": record.actor,
+        "action": record.action,
+        "target": record.target,
+        "detail": rows.dump_json(dict(record.detail)),
+        "ip": record.ip,
+        "now": record.created_at,
+    }

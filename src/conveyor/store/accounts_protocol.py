@@ -7,13 +7,14 @@ Every method that names a tenant touches only that tenant's rows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from conveyor.domain.accounts import (
     ApiKey,
     AuditEntry,
+    AuditRecord,
     Membership,
     RefreshToken,
     Tenant,
@@ -135,6 +136,9 @@ class AccountStore(Protocol):
         now: datetime,
     ) -> AuditEntry:
         """Append one entry to the audit log."""
+
+    async def add_audit_entries(self, records: Sequence[AuditRecord]) -> int:
+        """Append several entries in one transaction, in order; return how many."""
 
     async def list_audit(
         self,

@@ -57,7 +57,7 @@ def create_app(
     for module in (auth, jobs, queues, tasks, accounts):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     settings = server.settings
-    app.add_middleware(AuditTrail, record=lambda *args: server.accounts.record(*args))
+    app.add_middleware(AuditTrail, record=lambda *args: server.audit.record(*args))
     app.add_middleware(
         RateLimit, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst
     )

@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -126,7 +126,7 @@ class RateLimit:
 class AuditTrail:
     """Records every successful change made through the API in the audit log."""
 
-    def __init__(self, app: ASGIApp, record: Any) -> None:
+    def __init__(self, app: ASGIApp, record: Callable[..., None]) -> None:
         self.app = app
         self.record = record
 
@@ -146,17 +146,15 @@ class AuditTrail:
         await self.app(scope, receive, record_status)
         principal = scope.get(PRINCIPAL_KEY)
         if isinstance(principal, Principal) and status < 400:
-            await self._write(scope, principal, status)
+            self._write(scope, principal, status)
 
-    async def _write(self, scope: Scope, principal: Principal, status: int) -> None:
+    def _write(self, scope: Scope, principal: Principal, status: int) -> None:
         route = scope.get("route")
         action = getattr(route, "name", None) or "unknown"
         detail = {"method": scope["method"], "status": status, **scope.get("path_params", {})}
         client = scope.get("client")
         try:
-            await self.record(
-                principal, action, scope["path"], detail, client[0] if client else None
-            )
+            self.record(principal, action, scope["path"], detail, client[0] if client else None)
         except Exception:
             log.exception(
                 "could not write the audit entry for %s %s", scope["method"], scope["path"]

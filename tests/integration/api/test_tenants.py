@@ -3,9 +3,13 @@ the audit log of changes."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
-from tests.integration.api.conftest import Api
+from conveyor.server import Server
+from conveyor.store import accounts_for, store_from_url
+from conveyor.web.app import create_app
+from tests.integration.api.conftest import Api, server_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -81,3 +85,25 @@ async def test_sign_up_only_where_allowed(api: Api) -> None:
     assert me["role"] == "member"
     closed = {**signup, "tenant": "default", "email": "x@y.test"}
     assert (await api.client.post("/api/v1/auth/signup", json=closed)).status_code == 403
+
+
+async def test_audit_entries_buffered_at_shutdown_are_written(migrated_url: str) -> None:
+    server = Server(server_settings(migrated_url))
+    await server.start()
+    transport = httpx.ASGITransport(app=create_app(server))
+    async with httpx.AsyncClient(transport=transport, base_url="http://conveyor.test") as client:
+        api = Api(client, server)
+        admin = await api.admin()
+        created = await client.post(
+            "/api/v1/tenants", json={"id": "late", "name": "L"}, headers=admin
+        )
+        assert created.status_code == 201
+    await server.stop()  # the flusher may not have run yet: stop writes what is left
+
+    store = store_from_url(migrated_url)
+    await store.open()
+    try:
+        entries = await accounts_for(store).list_audit("default")
+    finally:
+        await store.close()
+    assert [e.action for e in entries] == ["create_tenant"]

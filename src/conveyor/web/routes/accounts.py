@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AwareDatetime
 
 from conveyor.domain.accounts import TenantStatus
 from conveyor.domain.jobs import utcnow
-from conveyor.web.auth import Accounts, Caller
+from conveyor.web.auth import Accounts, Caller, server_of
 from conveyor.web.routes.params import After, Limit
 from conveyor.web.schemas import (
     ApiKeyCreatedOut,
@@ -154,13 +154,13 @@ async def revoke_key(key_id: EntityId, principal: Caller, accounts: Accounts) ->
 
 @router.get("/audit", tags=["audit"], summary="The audit log")
 async def audit_log(
+    request: Request,
     principal: Caller,
-    accounts: Accounts,
     after: After = 0,
     limit: Limit = 100,
     since: Annotated[AwareDatetime | None, Query()] = None,
 ) -> AuditPage:
     """Every change made through the API in this tenant: who, what, when, from where."""
-    entries = await accounts.audit_log(principal, after, limit, since)
+    entries = await server_of(request).audit.entries(principal, after, limit, since)
     cursor = entries[-1].id if entries else after
     return AuditPage(items=[AuditOut.of(e) for e in entries], next_cursor=cursor)
