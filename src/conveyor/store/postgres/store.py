@@ -35,6 +35,7 @@ from conveyor.domain.jobs import Artifact, Attempt, Job, JobFilter, NewJob, chec
 from conveyor.domain.lifecycle import TERMINAL, Action, JobState, transition
 from conveyor.domain.outcomes import Finish
 from conveyor.store import rows
+from conveyor.store.grouping import GroupCommit
 from conveyor.store.listing import compile_query, job_list_query
 from conveyor.store.protocol import Clock, QueueInfo, SqlSteps, WorkerInfo
 from conveyor.store.queries import load_queries, migration_files
@@ -92,6 +93,7 @@ class PostgresStore:
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._capped: dict[tuple[str, str], tuple[bool, float]] = {}
         self._wakeup = asyncio.Event()
+        self._enqueues: GroupCommit[NewJob, Job] = GroupCommit(self._enqueue_group)
         self._listening = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
 
@@ -233,9 +235,13 @@ class PostgresStore:
     # -- enqueue and read ---------------------------------------------------
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
-        """Insert jobs in one transaction; a known ``message_id`` returns the first job."""
+        """Insert jobs in one transaction (shared with concurrent calls: group commit);
+        a known ``message_id`` returns the first job."""
         if not jobs:
             return []
+        return await self._enqueues.submit(jobs)
+
+    async def _enqueue_group(self, jobs: list[NewJob]) -> list[Job]:
         now = self.clock()
         states = [job.initial_state(now) for job in jobs]
         params = {"batch": _batch(jobs, states), "now": now, "event": str(EventType.JOB_ENQUEUED)}

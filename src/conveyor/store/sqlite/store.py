@@ -32,6 +32,7 @@ from conveyor.domain.jobs import Artifact, Attempt, Job, JobFilter, NewJob, chec
 from conveyor.domain.lifecycle import TERMINAL, Action, JobState, transition
 from conveyor.domain.outcomes import Finish
 from conveyor.store import rows
+from conveyor.store.grouping import GroupCommit
 from conveyor.store.listing import compile_query, job_list_query
 from conveyor.store.protocol import Clock, QueueInfo, SqlSteps, WorkerInfo
 from conveyor.store.queries import load_queries, migration_files
@@ -77,6 +78,7 @@ class SQLiteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conveyor-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._wakeup = asyncio.Event()
+        self._enqueues: GroupCommit[NewJob, Job] = GroupCommit(self._enqueue_group)
         self._data_version = -1
 
     # -- plumbing ---------------------------------------------------------
@@ -260,9 +262,13 @@ class SQLiteStore:
         return result
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
-        """Insert jobs in one transaction; a known ``message_id`` returns the first job."""
+        """Insert jobs in one transaction (shared with concurrent calls: group commit);
+        a known ``message_id`` returns the first job."""
         if not jobs:
             return []
+        return await self._enqueues.submit(jobs)
+
+    async def _enqueue_group(self, jobs: list[NewJob]) -> list[Job]:
         return await self._run(self._enqueue, jobs)
 
     def _get_job(self, tenant_id: str, job_id: int) -> Job:
