@@ -104,11 +104,15 @@ class JobOut(BaseModel):
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
-        """From the domain record."""
-        fields = {name: getattr(job, name) for name in cls.model_fields if name != "error"}
+        """From the domain record, which is valid already: built without validation
+        (this runs for every job of every list and batch)."""
+        fields = {name: getattr(job, name) for name in _JOB_FIELDS}
         fields["tags"] = list(job.tags)
-        error = ErrorOut(**job.error.to_dict()) if job.error else None
-        return cls(**fields, error=error)
+        fields["error"] = ErrorOut(**job.error.to_dict()) if job.error else None
+        return cls.model_construct(**fields)
+
+
+_JOB_FIELDS = tuple(name for name in JobOut.model_fields if name not in ("error", "tags"))
 
 
 class JobPage(BaseModel):

@@ -7,13 +7,14 @@ from pathlib import Path as FilePath
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import AwareDatetime
 
 from conveyor.domain.errors import NotFound
 from conveyor.domain.jobs import JobFilter
 from conveyor.domain.lifecycle import JobState
 from conveyor.web.auth import ReadJobs, WriteJobs
+from conveyor.web.responses import json_response
 from conveyor.web.routes.params import MAX_ID, Cursor, JobId, Limit, parse_cursor
 from conveyor.web.schemas import (
     ArtifactOut,
@@ -36,29 +37,32 @@ router = APIRouter(tags=["jobs"])
 Text = Annotated[str | None, Query(max_length=255)]
 
 
-@router.post("/jobs", status_code=201, summary="Create a job")
+@router.post("/jobs", status_code=201, summary="Create a job", response_model=JobOut)
 async def create_job(
     body: JobIn,
     jobs: WriteJobs,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
-) -> JobOut:
+) -> Response:
     """Create one job; answered only after it is committed. A repeated
     ``message_id`` (or ``Idempotency-Key`` header) returns the first job."""
     options = body.options()
     if idempotency_key and "message_id" not in options:
         options["message_id"] = idempotency_key
-    return JobOut.of(await jobs.enqueue(body.task, body.payload, options))
+    return json_response(JobOut.of(await jobs.enqueue(body.task, body.payload, options)), 201)
 
 
-@router.post("/jobs/batch", status_code=201, summary="Create jobs in one transaction")
-async def create_jobs(body: JobBatchIn, jobs: WriteJobs) -> JobList:
+@router.post(
+    "/jobs/batch", status_code=201, summary="Create jobs in one transaction", response_model=JobList
+)
+async def create_jobs(body: JobBatchIn, jobs: WriteJobs) -> Response:
     """Create up to 1,000 jobs at once: all are committed, or none (the error names
     the job, as ``jobs[3].priority``)."""
     requests = [(job.task, job.payload, job.options()) for job in body.jobs]
-    return JobList(items=[JobOut.of(job) for job in await jobs.enqueue_many(requests)])
+    created = await jobs.enqueue_many(requests)
+    return json_response(JobList.model_construct(items=[JobOut.of(job) for job in created]), 201)
 
 
-@router.get("/jobs", summary="List jobs")
+@router.get("/jobs", summary="List jobs", response_model=JobPage)
 async def list_jobs(
     jobs: ReadJobs,
     state: JobState | None = None,
@@ -73,7 +77,7 @@ async def list_jobs(
     order: Literal["newest", "oldest"] = "newest",
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> JobPage:
+) -> Response:
     """Jobs matching every filter given, newest first by default, a page at a time."""
     filters = JobFilter(
         state=state,
@@ -91,7 +95,8 @@ async def list_jobs(
     )
     found = await jobs.list_jobs(filters)
     next_cursor = str(found[-1].id) if len(found) == limit else None
-    return JobPage(items=[JobOut.of(job) for job in found], next_cursor=next_cursor)
+    page = JobPage.model_construct(items=[JobOut.of(job) for job in found], next_cursor=next_cursor)
+    return json_response(page)
 
 
 # Declared before /jobs/{job_id}/...: routes match in order, and "bulk" is not an id.
