@@ -73,11 +73,11 @@ def pg_empty_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def pg_migrated(pg_url: str) -> str:
-    _migrate(pg_url)
+    migrate_database(pg_url)
     return pg_url
 
 
-def _migrate(url: str) -> None:
+def migrate_database(url: str) -> None:
     """Apply the schema to the database at ``url`` (from sync fixtures)."""
     import asyncio
 
@@ -144,5 +144,5 @@ async def store(database_url: str, store_kind: str) -> AsyncIterator[Store]:
 @pytest.fixture
 def migrated_url(database_url: str) -> str:
     """``database_url`` with the schema applied, for tests that are not async."""
-    _migrate(database_url)
+    migrate_database(database_url)
     return database_url

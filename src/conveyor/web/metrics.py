@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conveyor.metrics import Metrics
+from conveyor.web.middleware import StatusRecorder
 
 
 class MetricsMiddleware:
@@ -22,19 +23,12 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        recorder = StatusRecorder(send)
         try:
-            await self.app(scope, receive, record_status)
+            await self.app(scope, receive, recorder)
         finally:
             self.metrics.http_seconds.labels(
-                scope["method"], _route_of(scope), str(status)
+                scope["method"], _route_of(scope), str(recorder.status)
             ).observe(time.perf_counter() - started)
 
 

@@ -39,6 +39,20 @@ async def send_problem(
     await send({"type": "http.response.body", "body": body})
 
 
+class StatusRecorder:
+    """An ASGI ``send`` that passes messages on and remembers the response status."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 500
+
+    async def __call__(self, message: Message) -> None:
+        """Note the status of the response start, then send the message on."""
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
+
+
 class _TooLarge(Exception):
     pass
 
@@ -135,18 +149,11 @@ class AuditTrail:
         if scope["type"] != "http" or scope["method"] not in CHANGES:
             await self.app(scope, receive, send)
             return
-        status = 500
-
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, record_status)
+        recorder = StatusRecorder(send)
+        await self.app(scope, receive, recorder)
         principal = scope.get(PRINCIPAL_KEY)
-        if isinstance(principal, Principal) and status < 400:
-            self._write(scope, principal, status)
+        if isinstance(principal, Principal) and recorder.status < 400:
+            self._write(scope, principal, recorder.status)
 
     def _write(self, scope: Scope, principal: Principal, status: int) -> None:
         route = scope.get("route")

@@ -41,8 +41,8 @@ from schemathesis.checks import (
 from starlette.types import Receive, Scope, Send
 
 from conveyor.server import Server
-from conveyor.store import store_from_url
 from conveyor.web.app import create_app
+from tests.conftest import migrate_database
 from tests.integration.api.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, server_settings
 
 MAX_EXAMPLES = 25  # random cases per operation, on top of the coverage and example cases
@@ -174,23 +174,11 @@ CHECKS = [
 ]
 
 
-def _migrate(url: str) -> None:
-    async def migrate() -> None:
-        store = store_from_url(url, sqlite_synchronous="NORMAL")
-        await store.open()
-        try:
-            await store.migrate()
-        finally:
-            await store.close()
-
-    asyncio.run(migrate())
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _conveyor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A server on a fresh SQLite database for the module; the admin signed in once."""
     path: Path = tmp_path_factory.mktemp("schemathesis") / "conveyor.db"
-    _migrate(f"sqlite:///{path}")
+    migrate_database(f"sqlite:///{path}")
     APP.use(Server(server_settings(f"sqlite:///{path}")))
     try:
         assert APP.app is not None
