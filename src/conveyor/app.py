@@ -17,7 +17,8 @@ from conveyor.runtime.portal import Portal
 from conveyor.runtime.registry import RegisteredTask, TaskRegistry
 from conveyor.runtime.worker import Worker, WorkerSettings
 from conveyor.services.jobs import JobService
-from conveyor.store import DEFAULT_DATABASE_URL, store_from_url
+from conveyor.services.tasks import TaskCatalog
+from conveyor.store import DEFAULT_DATABASE_URL, store_from_url, tasks_for
 from conveyor.store.protocol import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,6 +33,8 @@ class AsyncConveyor:
         self._store: Store | None = None
         self._shared = False
         self._lock = asyncio.Lock()
+        self._catalog: TaskCatalog | None = None
+        self._catalog_store: Store | None = None
 
     async def store(self) -> Store:
         """The app's store, opened (and its schema checked) on first use."""
@@ -56,8 +59,13 @@ class AsyncConveyor:
         self._shared = True
 
     async def jobs(self) -> JobService:
-        """The job use cases for this app's tenant."""
-        return JobService(await self.store(), self._app.tenant, self._app.registry.settings)
+        """The job use cases for this app's tenant (stored task versions apply)."""
+        store = await self.store()
+        if self._catalog is None or self._catalog_store is not store:
+            self._catalog, self._catalog_store = TaskCatalog(tasks_for(store)), store
+        return JobService(
+            store, self._app.tenant, self._app.registry.settings, catalog=self._catalog
+        )
 
     async def enqueue(self, task: str, payload: Any = None, **options: Any) -> Job:
         """Create one job; options as in :func:`conveyor.domain.jobs.new_job`."""

@@ -110,3 +110,24 @@ async def test_store_from_url_rejects_unknown_schemes() -> None:
 
     with pytest.raises(InvalidInput, match="database_url"):
         store_from_url("mysql://nope")
+
+
+async def test_enqueue_from_the_app_takes_the_stored_task_version(app: Conveyor) -> None:
+    from conveyor.domain.jobs import utcnow
+    from conveyor.domain.tasks import TaskChange
+    from conveyor.store import tasks_for
+
+    @app.task(name="insight.score", queue="common", priority=5)
+    def score() -> None:
+        return None
+
+    store = await app.aio.store()
+    try:
+        change = TaskChange(name="insight.score", queue="urgent", priority=0, immediate=True)
+        await tasks_for(store).add_version("default", change, "user:ops", utcnow())
+        job = await app.aio.enqueue("insight.score", {})
+        assert (job.queue, job.priority, job.immediate, job.task_version) == ("urgent", 0, True, 1)
+        explicit = await app.aio.enqueue("insight.score", {}, queue="common")
+        assert explicit.queue == "common"
+    finally:
+        await app.aio.close()

@@ -15,7 +15,8 @@ from rich.console import Console
 from conveyor.domain.errors import ConveyorError
 from conveyor.domain.jobs import DEFAULT_TENANT
 from conveyor.services.jobs import JobService
-from conveyor.store import DEFAULT_DATABASE_URL, store_from_url
+from conveyor.services.tasks import TaskCatalog
+from conveyor.store import DEFAULT_DATABASE_URL, store_from_url, tasks_for
 from conveyor.store.protocol import Store
 
 T = TypeVar("T")
@@ -90,7 +91,7 @@ def run_with_jobs(ctx: typer.Context, use: Callable[[JobService], Awaitable[T]])
     tenant = options(ctx).tenant
 
     async def call(store: Store) -> T:
-        return await use(JobService(store, tenant))
+        return await use(JobService(store, tenant, catalog=TaskCatalog(tasks_for(store))))
 
     return run_with_store(ctx, call)
 
