@@ -1,6 +1,7 @@
 """Helpers for testing code that uses Conveyor.
 
-``await drain(store, registry)`` runs a worker until nothing is left to do now,
+``await drain(store, registry)`` runs a worker until nothing is left to do now
+(no job available, running, or due within a second, such as a quick retry),
 so a test can enqueue jobs, drain, and assert on the results.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import timedelta
 
 from conveyor.domain.errors import ConveyorError
 from conveyor.domain.jobs import DEFAULT_TENANT
@@ -17,6 +19,8 @@ from conveyor.runtime.worker import Worker, WorkerSettings
 from conveyor.store.protocol import Store
 
 _BUSY = (JobState.AVAILABLE, JobState.RUNNING)
+SOON = timedelta(seconds=1)
+"""A job due within this is work still to do (a retry after a short backoff)."""
 
 
 async def _idle(store: Store, tenant_id: str) -> bool:
@@ -24,7 +28,9 @@ async def _idle(store: Store, tenant_id: str) -> bool:
     if any(n for (_, state), n in counts.items() if state in _BUSY):
         return False
     due = await store.next_due_at()
-    return due is None or due > store.clock()
+    # A retry due in a few milliseconds is not "nothing left to do": stopping then
+    # would leave it half-way (promoted, never run).
+    return due is None or due > store.clock() + SOON
 
 
 async def drain(
@@ -35,7 +41,8 @@ async def drain(
     max_seconds: float = 30.0,
     tenant_id: str = DEFAULT_TENANT,
 ) -> Worker:
-    """Run a worker until no job is available, running or due; return it (for counts)."""
+    """Run a worker until no job is available, running or due within a second; return
+    it (for counts)."""
     base = settings or WorkerSettings(tenant_id=tenant_id)
     quick = replace(base, heartbeat_seconds=min(base.heartbeat_seconds, 0.2), poll_seconds=0.05)
     worker = Worker(store, registry, quick)
