@@ -104,12 +104,11 @@ class JobOut(BaseModel):
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
-        """From the domain record, which is valid already: built without validation
-        (this runs for every job of every list and batch)."""
+        """From the domain record."""
         fields = {name: getattr(job, name) for name in _JOB_FIELDS}
         fields["tags"] = list(job.tags)
         fields["error"] = ErrorOut(**job.error.to_dict()) if job.error else None
-        return cls.model_construct(**fields)
+        return cls(**fields)
 
 
 _JOB_FIELDS = tuple(name for name in JobOut.model_fields if name not in ("error", "tags"))

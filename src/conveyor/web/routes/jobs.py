@@ -59,7 +59,7 @@ async def create_jobs(body: JobBatchIn, jobs: WriteJobs) -> Response:
     the job, as ``jobs[3].priority``)."""
     requests = [(job.task, job.payload, job.options()) for job in body.jobs]
     created = await jobs.enqueue_many(requests)
-    return json_response(JobList.model_construct(items=[JobOut.of(job) for job in created]), 201)
+    return json_response(JobList(items=[JobOut.of(job) for job in created]), 201)
 
 
 @router.get("/jobs", summary="List jobs", response_model=JobPage)
@@ -95,8 +95,7 @@ async def list_jobs(
     )
     found = await jobs.list_jobs(filters)
     next_cursor = str(found[-1].id) if len(found) == limit else None
-    page = JobPage.model_construct(items=[JobOut.of(job) for job in found], next_cursor=next_cursor)
-    return json_response(page)
+    return json_response(JobPage(items=[JobOut.of(job) for job in found], next_cursor=next_cursor))
 
 
 # Declared before /jobs/{job_id}/...: routes match in order, and "bulk" is not an id.
