@@ -17,6 +17,7 @@ from conveyor.domain.jobs import (
     MAX_PAYLOAD_BYTES,
     ErrorInfo,
     new_job,
+    utcnow,
 )
 from conveyor.domain.lifecycle import JobState
 
@@ -206,3 +207,10 @@ def test_error_info_round_trips_through_its_stored_form() -> None:
     info = ErrorInfo("ValueError", "bad cnpj", "Traceback ...")
     assert ErrorInfo.from_dict(info.to_dict()) == info
     assert ErrorInfo.from_dict({"type": "E", "message": "m"}) == ErrorInfo("E", "m", "")
+
+
+def test_an_escaped_backslash_before_u0000_is_text_not_a_nul() -> None:
+    job = new_job("t", {"path": "C:\\u0000dir"}, now=utcnow())
+    assert job.payload == {"path": "C:\\u0000dir"}
+    with pytest.raises(InvalidInput, match="payload: must not contain NUL"):
+        new_job("t", {"path": "C:\\\u0000dir"}, now=utcnow())

@@ -20,7 +20,7 @@ PLATFORM_TENANT = "*"
 """The audit log's tenant for platform-wide changes (tenants created or deleted)."""
 
 _TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+_EMAIL = re.compile(r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,255}$")
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 

@@ -202,6 +202,19 @@ def check_name(field_name: str, value: object) -> str:
     return value
 
 
+def check_no_nul(field_name: str, value: str) -> str:
+    """Refuse the NUL character: PostgreSQL cannot store it in text or JSON, and both
+    stores must accept the same input."""
+    if "\x00" in value:
+        raise InvalidInput(field_name, "must not contain NUL characters")
+    return value
+
+
+# NUL inside a JSON string, as json.dumps escapes it (an odd run of backslashes
+# before "u0000"; an even run is an escaped backslash followed by text "u0000").
+_ENCODED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def _check_int(field_name: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidInput(field_name, f"must be a whole number from {low} to {high}")
@@ -213,7 +226,7 @@ def _check_optional_text(field_name: str, value: object, limit: int = 255) -> st
         return None
     if not isinstance(value, str) or not value or len(value) > limit:
         raise InvalidInput(field_name, f"must be a non-empty string of at most {limit} characters")
-    return value
+    return check_no_nul(field_name, value)
 
 
 def _check_payload(payload: object) -> JSON:
@@ -223,6 +236,8 @@ def _check_payload(payload: object) -> JSON:
         raise InvalidInput("payload", f"must be JSON-serialisable ({exc})") from None
     if len(encoded.encode()) > MAX_PAYLOAD_BYTES:
         raise InvalidInput("payload", f"is larger than {MAX_PAYLOAD_BYTES} bytes")
+    if "u0000" in encoded and _ENCODED_NUL.search(encoded):
+        raise InvalidInput("payload", "must not contain NUL characters")
     return payload
 
 
@@ -252,6 +267,7 @@ def _check_tags(tags: object) -> tuple[str, ...]:
             raise InvalidInput(
                 "tags", "each tag must be a non-empty string of at most 64 characters"
             )
+        check_no_nul("tags", tag)
     return tuple(tags)
 
 

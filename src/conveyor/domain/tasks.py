@@ -24,6 +24,7 @@ from conveyor.domain.jobs import (
     MAX_ATTEMPTS_LIMIT,
     MAX_DELAY_SECONDS,
     check_name,
+    check_no_nul,
 )
 from conveyor.domain.retry import Backoff
 
@@ -184,6 +185,4 @@ def _check_description(value: object) -> str:
         raise InvalidInput(
             "description", f"must be a string of at most {MAX_DESCRIPTION_LENGTH} characters"
         )
-    if "\x00" in value:  # PostgreSQL text cannot hold it
-        raise InvalidInput("description", "must not contain NUL characters")
-    return value
+    return check_no_nul("description", value)

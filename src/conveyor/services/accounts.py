@@ -27,7 +27,7 @@ from conveyor.domain.accounts import (
     normalize_email,
 )
 from conveyor.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from conveyor.domain.jobs import DEFAULT_TENANT
+from conveyor.domain.jobs import DEFAULT_TENANT, check_no_nul
 from conveyor.services.auth import Passwords, new_api_key_secret, sha256
 from conveyor.store.accounts_protocol import AccountStore
 
@@ -273,4 +273,4 @@ def _text(field: str, value: str, limit: int) -> str:
         raise InvalidInput(field, "must not be empty")
     if len(text) > limit:
         raise InvalidInput(field, f"must be at most {limit} characters")
-    return text
+    return check_no_nul(field, text)

@@ -106,3 +106,27 @@ async def test_callers_over_the_rate_limit_get_429_with_retry_after(migrated_url
         # another caller has a bucket of its own
         other = await client.get("/api/v1/jobs", headers={"X-API-Key": "cvk_other_key"})
         assert other.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"task": "t", "payload": {"note": "a\u0000b"}}, "payload"),
+        ({"task": "t", "key": "k\u0000"}, "key"),
+        ({"task": "t", "tags": ["\u0000"]}, "tags"),
+    ],
+)
+async def test_nul_characters_are_refused_by_name_on_both_stores(
+    personas: Api, body: dict, field: str
+) -> None:
+    response = await personas.call("POST", "/api/v1/jobs", "alice", json=body)
+    assert response.status_code == 422
+    assert response.json()["field"] == field
+    assert (await personas.call("GET", "/api/v1/jobs", "alice")).json()["items"] == []
+
+
+async def test_a_nul_in_a_list_filter_is_bad_input_not_a_server_error(personas: Api) -> None:
+    response = await personas.call("GET", "/api/v1/jobs?key=a%00b", "alice")
+    assert response.status_code in (200, 422)  # SQLite can search for it; PostgreSQL cannot
+    if response.status_code == 422:
+        assert response.headers["content-type"] == PROBLEM

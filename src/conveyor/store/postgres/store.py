@@ -62,6 +62,10 @@ def driver_errors() -> Iterator[None]:
         raise NotFound(f"a referenced record does not exist: {_detail(exc)}") from None
     except psycopg.IntegrityError as exc:
         raise Conflict(f"the change conflicts with stored data: {_detail(exc)}") from None
+    except psycopg.DataError as exc:
+        # A value PostgreSQL cannot take (NUL in text, a number out of range) that
+        # validation let through: bad input, never a 500. The transaction rolled back.
+        raise InvalidInput("input", f"the database refused a value: {_detail(exc)}") from None
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         raise StoreUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
 
