@@ -142,7 +142,7 @@ class AccountService:
 
     async def add_user(
         self, actor: Principal, email: str, role: Role, name: str = "", password: str | None = None
-    ) -> tuple[User, str | None]:
+    ) -> tuple[User, Membership, str | None]:
         """Invite a user into the actor's tenant; a new account gets ``password`` or a
         generated one, returned once. Only a platform admin may add an existing account."""
         actor.require(Scope.ADMIN)
@@ -158,22 +158,23 @@ class AccountService:
             raise Conflict("an account with this email exists: a platform admin can add it")
         elif await self.accounts.get_membership(actor.tenant_id, user.id) is not None:
             raise Conflict("this user already belongs to the tenant")
-        await self._join(actor.tenant_id, user.id, role)
-        return user, generated
+        membership = await self._join(actor.tenant_id, user.id, role)
+        return user, membership, generated
 
     async def list_users(self, actor: Principal) -> list[tuple[User, Membership]]:
         """The users of the actor's tenant with their roles."""
         actor.require(Scope.ADMIN)
         return await self.accounts.list_members(actor.tenant_id)
 
-    async def set_role(self, actor: Principal, user_id: str, role: Role) -> Membership:
+    async def set_role(self, actor: Principal, user_id: str, role: Role) -> tuple[User, Membership]:
         """Change a user's role in the actor's tenant."""
         actor.require(Scope.ADMIN)
         await self._member(actor.tenant_id, user_id)
         try:
-            return await self._join(actor.tenant_id, user_id, role)
+            membership = await self._join(actor.tenant_id, user_id, role)
         finally:
             self.on_change()
+        return await self.accounts.get_user(user_id), membership
 
     async def remove_user(self, actor: Principal, user_id: str) -> None:
         """Take a user out of the actor's tenant (its sessions there end)."""

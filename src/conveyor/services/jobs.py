@@ -12,7 +12,7 @@ from conveyor.domain.jobs import Artifact, Attempt, Job, JobFilter, NewJob, new_
 from conveyor.domain.lifecycle import JobState
 from conveyor.domain.tasks import TaskSettings, TaskVersion
 from conveyor.services.tasks import TaskCatalog
-from conveyor.store.protocol import QueueInfo, Store
+from conveyor.store.protocol import QueueInfo, Store, WorkerInfo
 
 TaskLookup = Callable[[str], TaskSettings | None]
 
@@ -221,6 +221,10 @@ class JobService:
     async def queues(self) -> list[QueueInfo]:
         """Queues with their settings and counts."""
         return await self.store.list_queues(self.tenant_id)
+
+    async def workers(self) -> list[WorkerInfo]:
+        """This tenant's worker processes, with their last heartbeat."""
+        return await self.store.list_workers(self.tenant_id)
 
     async def pause_queue(self, name: str, paused: bool = True) -> QueueInfo:
         """Stop (or restart) claims from a queue."""

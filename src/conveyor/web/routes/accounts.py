@@ -104,10 +104,9 @@ async def list_users(principal: Caller, accounts: Accounts) -> list[UserOut]:
 async def add_user(body: UserIn, principal: Caller, accounts: Accounts) -> UserCreatedOut:
     """Add a user to this tenant with a role; a new account without a password gets a
     generated one, shown only in this response."""
-    user, password = await accounts.add_user(
+    user, membership, password = await accounts.add_user(
         principal, body.email, body.role, body.name, body.password
     )
-    membership = await accounts.accounts.get_membership(principal.tenant_id, user.id)
     return UserCreatedOut(user=UserOut.of(user, membership), password=password)
 
 
@@ -116,8 +115,7 @@ async def set_role(
     user_id: EntityId, body: RoleIn, principal: Caller, accounts: Accounts
 ) -> UserOut:
     """Make a user an ``owner``, ``member`` or ``agent`` of this tenant."""
-    membership = await accounts.set_role(principal, user_id, body.role)
-    return UserOut.of(await accounts.accounts.get_user(user_id), membership)
+    return UserOut.of(*await accounts.set_role(principal, user_id, body.role))
 
 
 @router.delete("/users/{user_id}", status_code=204, tags=["users"], summary="Remove a user")

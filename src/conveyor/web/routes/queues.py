@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 
-from conveyor.domain.accounts import Principal, Scope
+from conveyor.domain.accounts import Principal
 from conveyor.domain.errors import PermissionDenied
-from conveyor.web.auth import Caller, ReadJobs, WriteJobs, server_of
+from conveyor.web.auth import Caller, ReadJobs, WriteJobs
 from conveyor.web.routes.params import After, Limit
 from conveyor.web.schemas import ConcurrencyIn, EventOut, EventPage, QueueOut, WorkerOut
 
@@ -50,12 +50,10 @@ async def set_concurrency(name: QueueName, body: ConcurrencyIn, jobs: WriteJobs)
 
 
 @router.get("/workers", tags=["workers"], summary="List workers")
-async def list_workers(request: Request, principal: Caller) -> list[WorkerOut]:
+async def list_workers(jobs: ReadJobs, principal: Caller) -> list[WorkerOut]:
     """Worker processes of this tenant with their last heartbeat."""
-    principal.require(Scope.JOBS_READ)
     _not_agent(principal)
-    workers = await server_of(request).store.list_workers(principal.tenant_id)
-    return [WorkerOut.of(worker) for worker in workers]
+    return [WorkerOut.of(worker) for worker in await jobs.workers()]
 
 
 @router.get("/events", tags=["events"], summary="List events after a cursor")
