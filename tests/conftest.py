@@ -98,7 +98,8 @@ def _truncate(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         tables = (
             "jobs, job_attempts, events, artifacts, queues, workers, "
-            "memberships, refresh_tokens, api_keys, users, audit_log, signing_keys, task_versions"
+            "memberships, refresh_tokens, api_keys, users, audit_log, signing_keys, task_versions, "
+            "schedule_runs, schedules"
         )
         conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         conn.execute("DELETE FROM tenants WHERE id <> 'default'")

@@ -14,23 +14,28 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from conveyor.app import Conveyor
+from conveyor.builtins.catalog import may_run_shell
 from conveyor.domain.accounts import Principal
 from conveyor.domain.jobs import utcnow
 from conveyor.loops.auditor import AuditFlusher
 from conveyor.loops.base import Loop
 from conveyor.loops.pruner import Pruner
 from conveyor.loops.rescuer import Rescuer
+from conveyor.loops.scheduler import Scheduler
 from conveyor.metrics import Metrics
 from conveyor.runtime.worker import Worker
 from conveyor.services.accounts import AccountService
 from conveyor.services.audit import AuditLog
 from conveyor.services.auth import Authenticator, Passwords, TokenSigner
 from conveyor.services.jobs import JobService
+from conveyor.services.schedules import ScheduleService
 from conveyor.services.tasks import TaskCatalog, TaskService
 from conveyor.settings import Settings
-from conveyor.store import accounts_for, store_from_url, tasks_for
+from conveyor.store import accounts_for, schedules_for, store_from_url, tasks_for
 from conveyor.store.accounts_protocol import AccountStore
+from conveyor.store.leadership import leadership_for
 from conveyor.store.protocol import Store
+from conveyor.store.schedules_protocol import ScheduleStore
 
 log = logging.getLogger("conveyor.server")
 
@@ -57,6 +62,8 @@ class Server:
     accounts: AccountService = field(init=False)
     audit: AuditLog = field(init=False)
     task_catalog: TaskCatalog = field(init=False)
+    schedule_store: ScheduleStore = field(init=False)
+    scheduler: Scheduler | None = field(init=False, default=None)
     metrics: Metrics = field(init=False, default_factory=Metrics)
     first_login: FirstLogin | None = field(init=False, default=None)
     started: bool = field(init=False, default=False)
@@ -86,10 +93,20 @@ class Server:
                 AUDIT_PRUNE_INTERVAL,
             ),
         ]
+        if settings.scheduler:
+            self.scheduler = Scheduler(
+                self.schedule_store,
+                self._system_jobs,
+                leadership_for(settings.database_url),
+                self.now,
+                settings.scheduler_interval,
+                timedelta(seconds=settings.misfire_grace_seconds),
+            )
+            self._loops.append(self.scheduler)
         for loop in self._loops:
             loop.start()
-        if self.worker_app is not None:
-            self._start_worker(self.worker_app)
+        self.worker_app = self._embedded_app()
+        self._start_worker(self.worker_app)
         self.started = True
 
     async def stop(self) -> None:
@@ -118,9 +135,34 @@ class Server:
             principal.tenant_id,
             assigned_to=principal.email if principal.assigned_only else None,
             catalog=self.task_catalog,
+            shell_tasks=self.settings.shell_tasks,
+            may_run_shell=may_run_shell(principal),
         )
         if tasks is not None:
             service.tasks = tasks
+        return service
+
+    def schedules_for(self, principal: Principal) -> ScheduleService:
+        """The schedule use cases as ``principal`` may use them."""
+        return ScheduleService(
+            self.schedule_store,
+            principal,
+            self.now,
+            self._schedules_changed,
+            shell_tasks=self.settings.shell_tasks,
+        )
+
+    def _schedules_changed(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.wake()
+
+    def _system_jobs(self, tenant_id: str) -> JobService:
+        """A tenant's job service as the server itself uses it (firing schedules)."""
+        service = JobService(
+            self.store, tenant_id, catalog=self.task_catalog, shell_tasks=self.settings.shell_tasks
+        )
+        if self.worker_app is not None:
+            service.tasks = self.worker_app.registry.settings
         return service
 
     def tasks_for(self, principal: Principal) -> TaskService:
@@ -149,6 +191,7 @@ class Server:
         )
         self.audit = AuditLog(self.accounts_store, self.now)
         self.task_catalog = TaskCatalog(tasks_for(self.store))
+        self.schedule_store = schedules_for(self.store)
         admin_password = settings.admin_password
         made = await self.accounts.bootstrap_admin(
             settings.admin_email, admin_password.get_secret_value() if admin_password else None
@@ -167,6 +210,23 @@ class Server:
             )
             stored = await self.accounts_store.signing_keys()
         return [(kid, secret) for kid, secret, _ in stored]
+
+    def _embedded_app(self) -> Conveyor:
+        """The ``--worker`` app with the built-in settings applied; without one, an app
+        of the built-in tasks alone. Its worker claims only their own queues (``http``,
+        ``shell``), never jobs of tasks it does not know (docs/builtin-tasks.md)."""
+        settings = self.settings
+        if self.worker_app is not None:
+            self.worker_app.use_server_settings(
+                http_allow=settings.http_allow, shell_tasks=settings.shell_tasks
+            )
+            return self.worker_app
+        return Conveyor(
+            settings.database_url,
+            sqlite_synchronous=settings.sqlite_synchronous,
+            shell_tasks=settings.shell_tasks,
+            http_allow=settings.http_allow,
+        )
 
     def _start_worker(self, app: Conveyor) -> None:
         app.aio.use_store(self.store)

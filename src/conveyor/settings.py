@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
 from conveyor.domain.errors import InvalidInput
+from conveyor.net.policy import OutboundPolicy, split_entries
 from conveyor.store import DEFAULT_DATABASE_URL
 
 _SECRETS = ("secret_key", "admin_password")
@@ -58,12 +60,24 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(default=365, ge=1)
     rescue_interval: float = Field(default=5.0, gt=0)
     """Seconds between sweeps for jobs whose worker died."""
+    scheduler: bool = True
+    """Fire schedules from this server (one node leads at a time)."""
+    scheduler_interval: float = Field(default=1.0, gt=0, le=60)
+    """Longest rest of the scheduler: how soon it sees a schedule added on another
+    node, and how often a follower asks for the lead."""
+    misfire_grace_seconds: float = Field(default=60.0, ge=0)
+    """A fire time this late still runs as on time; later ones follow the misfire policy."""
 
     worker: str | None = None
     """``MODULE:APP`` to run an embedded worker inside the server."""
     demo: bool = False
     """Run the demo tasks in an embedded worker."""
     worker_concurrency: int = Field(default=10, ge=1)
+    http_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Networks, addresses and host names the ``http`` task may call although they are
+    not public (loopback, private, link-local...): ``"10.0.0.0/8, hooks.internal"``."""
+    shell_tasks: bool = False
+    """Run the ``shell`` task and let owners create shell jobs (as the server's user)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("database_url")
@@ -72,6 +86,17 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
+
+    @field_validator("http_allow", mode="before")
+    @classmethod
+    def _allowlist(cls, value: str | list[str]) -> list[str]:
+        """A list (TOML), or a comma-separated string or JSON list (environment)."""
+        try:
+            entries = split_entries(value)
+            OutboundPolicy.from_entries(entries)
+        except InvalidInput as exc:
+            raise ValueError(exc.problem) from None
+        return entries
 
     @classmethod
     def settings_customise_sources(

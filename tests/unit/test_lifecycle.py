@@ -14,11 +14,14 @@ from conveyor.domain.errors import Conflict, IllegalTransition
 from conveyor.domain.lifecycle import (
     ACTIVE,
     CLAIMABLE,
+    EDITABLE,
     TERMINAL,
     TRANSITIONS,
     WAITING,
     Action,
     JobState,
+    NotEditable,
+    after_edit,
     all_edges,
     is_legal,
     mermaid_diagram,
@@ -36,6 +39,7 @@ S = JobState
 # scheduled|available|retryable|running --cancel--> cancelled
 # discarded|completed|cancelled --retry/reprocess--> available
 # running --lease expired--> available or discarded
+# scheduled <--edit (new run_at)--> available   (SYSTEMS R1.6: edit while not started)
 DESIGN: dict[Action, set[tuple[JobState, JobState]]] = {
     Action.PROMOTE: {(S.SCHEDULED, S.AVAILABLE), (S.RETRYABLE, S.AVAILABLE)},
     Action.CLAIM: {(S.AVAILABLE, S.RUNNING)},
@@ -54,6 +58,7 @@ DESIGN: dict[Action, set[tuple[JobState, JobState]]] = {
         (S.CANCELLED, S.AVAILABLE),
     },
     Action.RESCUE: {(S.RUNNING, S.AVAILABLE), (S.RUNNING, S.DISCARDED)},
+    Action.EDIT: {(S.SCHEDULED, S.AVAILABLE), (S.AVAILABLE, S.SCHEDULED)},
 }
 
 ALL_CASES = list(itertools.product(Action, JobState, JobState))
@@ -177,3 +182,36 @@ def test_mermaid_diagram_draws_nothing_but_the_edges() -> None:
     assert lines[0] == "stateDiagram-v2"
     assert len(lines) - 1 == sum(len(edges) for edges in DESIGN.values())
     assert len(set(lines)) == len(lines)
+
+
+def test_only_jobs_that_have_not_started_are_editable() -> None:
+    assert {S.SCHEDULED, S.AVAILABLE} == EDITABLE
+    assert sources(Action.EDIT) == EDITABLE
+
+
+@pytest.mark.parametrize("state", sorted(EDITABLE))
+def test_an_edit_that_leaves_run_at_alone_keeps_the_state(state: JobState) -> None:
+    assert after_edit(state, None, job_id=3) is state
+
+
+@pytest.mark.parametrize("state", sorted(EDITABLE))
+@pytest.mark.parametrize(("due", "expected"), [(True, S.AVAILABLE), (False, S.SCHEDULED)])
+def test_a_new_run_at_makes_the_job_available_when_due_else_scheduled(
+    state: JobState, due: bool, expected: JobState
+) -> None:
+    assert after_edit(state, due, job_id=3) is expected
+
+
+@pytest.mark.parametrize("state", sorted(set(JobState) - EDITABLE))
+@pytest.mark.parametrize("due", [None, True, False])
+def test_a_job_that_has_started_or_finished_is_not_editable(
+    state: JobState, due: bool | None
+) -> None:
+    with pytest.raises(NotEditable) as caught:
+        after_edit(state, due, job_id=9)
+    assert caught.value.state is state
+    assert caught.value.job_id == 9
+    assert isinstance(caught.value, Conflict)
+    assert caught.value.message == (
+        f"job 9 is {state}: only scheduled or available jobs can be edited"
+    )

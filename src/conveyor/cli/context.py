@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -12,11 +13,13 @@ from typing import NoReturn, TypeVar
 import typer
 from rich.console import Console
 
+from conveyor.domain.accounts import Principal, Scope
 from conveyor.domain.errors import ConveyorError
 from conveyor.domain.jobs import DEFAULT_TENANT
 from conveyor.services.jobs import JobService
+from conveyor.services.schedules import ScheduleService
 from conveyor.services.tasks import TaskCatalog
-from conveyor.store import DEFAULT_DATABASE_URL, store_from_url, tasks_for
+from conveyor.store import DEFAULT_DATABASE_URL, schedules_for, store_from_url, tasks_for
 from conveyor.store.protocol import Store
 
 T = TypeVar("T")
@@ -92,6 +95,29 @@ def run_with_jobs(ctx: typer.Context, use: Callable[[JobService], Awaitable[T]])
 
     async def call(store: Store) -> T:
         return await use(JobService(store, tenant, catalog=TaskCatalog(tasks_for(store))))
+
+    return run_with_store(ctx, call)
+
+
+def cli_principal(tenant: str) -> Principal:
+    """The local operator: who can open the database holds every scope of the tenant
+    (named ``user:cli:<login name>`` where an owner is recorded)."""
+    return Principal(tenant_id=tenant, scopes=frozenset(Scope), user_id=f"cli:{_login_name()}")
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login variable and no passwd entry (a bare container)
+        return "unknown"
+
+
+def run_with_schedules(ctx: typer.Context, use: Callable[[ScheduleService], Awaitable[T]]) -> T:
+    """Like :func:`run_with_jobs`, with the tenant's schedules, as :func:`cli_principal`."""
+    principal = cli_principal(options(ctx).tenant)
+
+    async def call(store: Store) -> T:
+        return await use(ScheduleService(schedules_for(store), principal, store.clock))
 
     return run_with_store(ctx, call)
 

@@ -15,7 +15,7 @@ from conveyor.domain.jobs import JobFilter
 from conveyor.domain.lifecycle import JobState
 from conveyor.services.jobs import JobService
 
-jobs_app = typer.Typer(help="List, inspect, retry and cancel jobs.", no_args_is_help=True)
+jobs_app = typer.Typer(help="List, inspect, edit, retry and cancel jobs.", no_args_is_help=True)
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -40,6 +40,17 @@ def parse_time(text: str | None) -> datetime | None:
         raise InvalidInput(
             "run_at", "must be an ISO 8601 date-time, e.g. 2026-01-31T09:00:00+00:00"
         ) from None
+
+
+def _given(options: dict[str, Any], payload: str | None, run_at: str | None) -> dict[str, Any]:
+    """The options set on the command line, with ``--payload`` and ``--run-at`` parsed;
+    bad input ends the command with one line and exit code 2."""
+    try:
+        options["run_at"] = parse_time(run_at)
+        options["payload"] = None if payload is None else parse_payload(payload)
+    except InvalidInput as exc:
+        fail(exc.message)
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def enqueue(
@@ -74,12 +85,8 @@ def enqueue(
         "content_type": content_type,
         "content_encoding": content_encoding,
     }
-    try:
-        options["run_at"] = parse_time(run_at)
-        body = parse_payload(payload)
-    except InvalidInput as exc:
-        fail(exc.message)
-    options = {k: v for k, v in options.items() if v is not None}
+    options = _given(options, payload, run_at)
+    body = options.pop("payload", None)
 
     async def create(jobs: JobService) -> Any:
         return await jobs.enqueue(task, body, options)
@@ -149,6 +156,53 @@ def show(ctx: typer.Context, job_id: int, as_json: AsJson = False) -> None:
         )
     for artifact in detail.artifacts:
         console.print(f"artifact {artifact.name} {artifact.size} bytes sha256={artifact.sha256}")
+
+
+@jobs_app.command("edit")
+def edit(
+    ctx: typer.Context,
+    job_id: int,
+    payload: Annotated[str | None, typer.Option(help="The new payload, as JSON.")] = None,
+    run_at: Annotated[str | None, typer.Option(help="When to run (ISO 8601).")] = None,
+    delay: Annotated[float | None, typer.Option(help="Run this many seconds from now.")] = None,
+    priority: Annotated[int | None, typer.Option(help="0 (highest) to 9 (lowest).")] = None,
+    queue: Annotated[str | None, typer.Option(help="Move it to this queue.")] = None,
+    max_attempts: Annotated[int | None, typer.Option(help="Attempts before dead-letter.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds an attempt may run.")] = None,
+    key: Annotated[str | None, typer.Option(help="Business key.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Replace the tags (repeatable).")] = None,
+    assignee: Annotated[str | None, typer.Option(help="Who the job is for.")] = None,
+    clear: Annotated[
+        list[str] | None, typer.Option(help="Empty a field: key, assignee, timeout or tags.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Change a job that has not started yet (scheduled or available)."""
+    options: dict[str, Any] = {
+        "delay": delay,
+        "priority": priority,
+        "queue": queue,
+        "max_attempts": max_attempts,
+        "timeout": timeout,
+        "key": key,
+        "tags": tag,
+        "assignee": assignee,
+    }
+    fields = _given(options, payload, run_at)
+    fields.update(dict.fromkeys(clear or ()))
+    if not fields:
+        fail("nothing to change: give --payload, --run-at, --priority or another option")
+
+    async def act(jobs: JobService) -> Any:
+        return await jobs.edit(job_id, fields)
+
+    job = run_with_jobs(ctx, act)
+    if as_json:
+        console.print_json(to_json(job))
+    else:
+        console.print(
+            f"job {job.id} is {state_text(job.state)}, due {job.run_at:%Y-%m-%d %H:%M:%S}"
+        )
 
 
 @jobs_app.command("retry")

@@ -18,6 +18,7 @@ from conveyor.cli.demo import demo
 from conveyor.cli.jobs import enqueue, jobs_app
 from conveyor.cli.queues import queues_app
 from conveyor.cli.render import event_line
+from conveyor.cli.schedules import schedules_app
 from conveyor.cli.serve import serve
 from conveyor.domain.errors import ConveyorError
 from conveyor.services.jobs import JobService
@@ -34,6 +35,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 events_app = typer.Typer(help="The event log.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(queues_app, name="queues")
+app.add_typer(schedules_app, name="schedules")
 app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.command("enqueue")(enqueue)
@@ -121,13 +123,13 @@ def load_app(spec: str) -> Conveyor:
     return found
 
 
-async def _serve_worker(conveyor_app: Conveyor, settings: Any) -> None:
+async def _serve_worker(conveyor_app: Conveyor, settings: Any, scheduler: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _on_signal, stop)
     try:
-        await conveyor_app.aio.run_worker(settings, stop)
+        await conveyor_app.aio.run_worker(settings, stop, scheduler=scheduler)
     finally:
         await conveyor_app.aio.close()
 
@@ -153,6 +155,10 @@ def worker(
     lease: Annotated[float, typer.Option(min=1, help="Lease seconds.")] = 10.0,
     heartbeat: Annotated[float, typer.Option(min=0.1, help="Heartbeat seconds.")] = 2.0,
     grace: Annotated[float, typer.Option(min=0, help="Seconds to finish on shutdown.")] = 30.0,
+    scheduler: Annotated[
+        bool,
+        typer.Option(help="Also fire due schedules when this process leads (one process does)."),
+    ] = True,
 ) -> None:
     """Run the jobs of your app's tasks until SIGTERM or Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -173,7 +179,7 @@ def worker(
         shutdown_grace=grace,
     )
     try:
-        asyncio.run(_serve_worker(conveyor_app, settings))
+        asyncio.run(_serve_worker(conveyor_app, settings, scheduler))
     except ConveyorError as exc:
         fail(exc.message)
 

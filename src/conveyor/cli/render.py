@@ -7,12 +7,15 @@ import json
 from datetime import datetime
 from enum import Enum
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from rich.markup import escape
 from rich.table import Table
 
 from conveyor.domain.events import Event
 from conveyor.domain.jobs import Job
 from conveyor.domain.lifecycle import JobState
+from conveyor.domain.schedules import RunOutcome, Schedule, ScheduleRun
 from conveyor.store.protocol import QueueInfo
 
 STATE_STYLES = {
@@ -127,3 +130,86 @@ def event_line(event: Event) -> str:
     data = " ".join(f"{k}={v}" for k, v in event.data.items() if k != "traceback")
     job = f" job={event.job_id}" if event.job_id is not None else ""
     return f"{_when(event.created_at)} #{event.id} {event.type}{job} {data}".rstrip()
+
+
+OUTCOME_STYLES = {
+    RunOutcome.ENQUEUED: "green",
+    RunOutcome.SKIPPED: "yellow",
+    RunOutcome.FAILED: "red",
+}
+
+
+def in_zone(moment: datetime | None, zone: ZoneInfo) -> str:
+    """A moment as the wall-clock time of ``zone``, with the zone's abbreviation."""
+    if moment is None:
+        return ""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def upcoming_lines(times: list[datetime], zone: ZoneInfo) -> list[str]:
+    """Fire times as lines: weekday and time in ``zone``, and in UTC when that differs."""
+    lines = []
+    for moment in times:
+        local = f"{moment.astimezone(zone):%a} {in_zone(moment, zone)}"
+        utc = in_zone(moment, ZoneInfo("UTC"))
+        lines.append(local if zone.key == "UTC" else f"{local}  ({utc})")
+    return lines
+
+
+def schedule_state(schedule: Schedule) -> str:
+    """``enabled``, ``paused``, or ``finished`` when no fire time is left."""
+    if not schedule.spec.enabled:
+        return "paused"
+    return "enabled" if schedule.next_fire_at is not None else "finished"
+
+
+def schedules_table(schedules: list[Schedule]) -> Table:
+    """Schedules, one per row; times in each schedule's own zone."""
+    table = Table(header_style="bold")
+    for column in ("id", "name", "when", "zone", "task", "state", "next run", "last run"):
+        table.add_column(
+            column,
+            justify="right" if column == "id" else "left",
+            no_wrap=column in ("id", "state"),
+            overflow="fold",
+        )
+    for s in schedules:
+        zone = s.spec.timing.zone
+        state = schedule_state(s)
+        table.add_row(
+            str(s.id),
+            s.name,
+            escape(s.spec.timing.describe().removesuffix(f" ({s.spec.timing.timezone})")),
+            s.spec.timing.timezone,
+            s.spec.job.task,
+            f"[yellow]{state}[/]" if state == "paused" else state,
+            in_zone(s.next_fire_at, zone) if state == "enabled" else "",
+            in_zone(s.last_fire_at, zone),
+        )
+    return table
+
+
+def schedule_runs_table(runs: list[ScheduleRun], zone: ZoneInfo) -> Table:
+    """A schedule's runs: fire time in ``zone``, outcome, the job and its state now."""
+    table = Table(header_style="bold")
+    for column in ("fire time", "outcome", "job", "job state", "reason"):
+        table.add_column(column, justify="right" if column == "job" else "left")
+    for run in runs:
+        table.add_row(
+            in_zone(run.fire_at, zone),
+            f"[{OUTCOME_STYLES[run.outcome]}]{run.outcome}[/]",
+            str(run.job_id) if run.job_id is not None else "",
+            state_text(run.job_state) if run.job_state is not None else "",
+            escape(run.reason),
+        )
+    return table
+
+
+def schedule_record(schedule: Schedule, **extra: Any) -> dict[str, Any]:
+    """A schedule as JSON-ready data, with its rule in words and its state; ``extra``
+    fields (upcoming fire times, runs) are added as they are."""
+    record: dict[str, Any] = _plain(schedule)
+    record["when"] = schedule.spec.timing.describe()
+    record["state"] = schedule_state(schedule)
+    record.update({key: _plain(value) for key, value in extra.items()})
+    return record

@@ -25,9 +25,12 @@ class EventType(StrEnum):
     JOB_CANCELLED = "job.cancelled"
     JOB_RETRIED = "job.retried"
     JOB_RESCUED = "job.rescued"
+    JOB_EDITED = "job.edited"
     QUEUE_PAUSED = "queue.paused"
     QUEUE_RESUMED = "queue.resumed"
     QUEUE_CHANGED = "queue.changed"
+    SCHEDULE_FIRED = "schedule.fired"
+    SCHEDULE_SKIPPED = "schedule.skipped"
 
 
 # The event a job's arrival in a state is announced with, for changes that are

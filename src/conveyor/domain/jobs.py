@@ -1,17 +1,17 @@
-"""Jobs: the records a store keeps, and the validated request that creates one."""
+"""Jobs: the records a store keeps, and the validated requests that create or edit one."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
 from conveyor.domain.errors import InvalidInput
-from conveyor.domain.lifecycle import JobState
+from conveyor.domain.lifecycle import JobState, after_edit
 
 DEFAULT_TENANT = "default"
 DEFAULT_QUEUE = "default"
@@ -230,6 +230,8 @@ def _check_optional_text(field_name: str, value: object, limit: int = 255) -> st
 
 
 def _check_payload(payload: object) -> JSON:
+    if payload is None:
+        return {}
     try:
         encoded = json.dumps(payload, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -279,6 +281,26 @@ def _check_timeout(timeout: object) -> float | None:
     return float(timeout)
 
 
+def _check_priority(priority: object) -> int:
+    return _check_int("priority", priority, HIGHEST_PRIORITY, LOWEST_PRIORITY)
+
+
+def _check_max_attempts(max_attempts: object) -> int:
+    return _check_int("max_attempts", max_attempts, 1, MAX_ATTEMPTS_LIMIT)
+
+
+def _check_key(key: object) -> str | None:
+    return _check_optional_text("key", key)
+
+
+def _check_assignee(assignee: object) -> str | None:
+    return _check_optional_text("assignee", assignee)
+
+
+def _check_queue(queue: object) -> str:
+    return check_name("queue", queue)
+
+
 def _check_version(version: object) -> int | None:
     if version is None:
         return None
@@ -319,19 +341,77 @@ def new_job(
     now = now or utcnow()
     return NewJob(
         task=check_name("task", task),
-        payload=_check_payload({} if payload is None else payload),
-        queue=check_name("queue", queue),
-        priority=_check_int("priority", priority, HIGHEST_PRIORITY, LOWEST_PRIORITY),
+        payload=_check_payload(payload),
+        queue=_check_queue(queue),
+        priority=_check_priority(priority),
         run_at=_check_run_at(run_at, delay, now),
-        max_attempts=_check_int("max_attempts", max_attempts, 1, MAX_ATTEMPTS_LIMIT),
+        max_attempts=_check_max_attempts(max_attempts),
         timeout=_check_timeout(timeout),
         message_id=_check_optional_text("message_id", message_id),
         content_type=_check_optional_text("content_type", content_type) or "application/json",
         content_encoding=_check_optional_text("content_encoding", content_encoding) or "utf-8",
-        key=_check_optional_text("key", key),
+        key=_check_key(key),
         tags=_check_tags(tags),
-        assignee=_check_optional_text("assignee", assignee),
+        assignee=_check_assignee(assignee),
         immediate=bool(immediate),
         tenant_id=check_name("tenant_id", tenant_id),
         task_version=_check_version(task_version),
     )
+
+
+# -- editing a job that has not started ---------------------------------------------
+
+_EDIT_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "payload": _check_payload,
+    "queue": _check_queue,
+    "priority": _check_priority,
+    "max_attempts": _check_max_attempts,
+    "timeout": _check_timeout,
+    "key": _check_key,
+    "tags": _check_tags,
+    "assignee": _check_assignee,
+}
+EDITABLE_FIELDS: frozenset[str] = frozenset({*_EDIT_CHECKS, "run_at"})
+"""The fields an edit may change (``delay`` is another way to give ``run_at``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobEdit:
+    """A validated change to a job that has not started: the new value of each field it
+    sets, ``run_at`` already resolved from ``delay``. Build it with :func:`job_edit`."""
+
+    changes: Mapping[str, Any]
+
+    def apply(self, job: Job) -> Job:
+        """``job`` with the new values (its state is :meth:`state_after`'s to decide)."""
+        return replace(job, **self.changes)
+
+    def changed_fields(self, job: Job) -> list[str]:
+        """The fields whose value this edit changes, sorted."""
+        return sorted(name for name, value in self.changes.items() if getattr(job, name) != value)
+
+    def state_after(self, job: Job, now: datetime) -> JobState:
+        """The job's state once edited at ``now``, or ``NotEditable`` once it has started:
+        a new ``run_at`` makes it ``available`` if that time has come, else ``scheduled``."""
+        run_at = self.changes.get("run_at")
+        return after_edit(job.state, None if run_at is None else run_at <= now, job.id)
+
+    def event_data(self, job: Job, to_state: JobState) -> dict[str, Any]:
+        """The ``job.edited`` event's data: the changed fields and the states."""
+        return {"fields": self.changed_fields(job), "from": str(job.state), "to": str(to_state)}
+
+
+def job_edit(fields: Mapping[str, Any], now: datetime | None = None) -> JobEdit:
+    """Validate a change of a job's fields with :func:`new_job`'s checks; errors name the
+    field. ``None`` gives what a job created without the field gets (payload ``{}``,
+    ``run_at`` now, no key, assignee, timeout or tags); priority, queue and max_attempts
+    need a value."""
+    unknown = sorted(set(fields) - EDITABLE_FIELDS - {"delay"})
+    if unknown:
+        editable = ", ".join(sorted(EDITABLE_FIELDS | {"delay"}))
+        raise InvalidInput(unknown[0], f"cannot be edited (editable: {editable})")
+    changes = {name: check(fields[name]) for name, check in _EDIT_CHECKS.items() if name in fields}
+    if "run_at" in fields or "delay" in fields:
+        run_at, delay = fields.get("run_at"), fields.get("delay")
+        changes["run_at"] = _check_run_at(run_at, delay, now or utcnow())
+    return JobEdit(changes)

@@ -9,17 +9,18 @@
     scheduled|available|retryable|running --cancel--> cancelled
     discarded|completed|cancelled --retry/reprocess--> available (history kept)
     running --lease expired (worker died)--> available or discarded
+    scheduled <--edit (new run_at)--> available   (a job that has not started)
 
 Every other module asks this one: stores derive the ``state IN (...)`` guards of
 their compare-and-set updates from :data:`TRANSITIONS`, and single-job operations
-call :func:`transition` before they write.
+call :func:`transition` (an edit: :func:`after_edit`) before they write.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from conveyor.domain.errors import IllegalTransition
+from conveyor.domain.errors import Conflict, IllegalTransition
 
 
 class JobState(StrEnum):
@@ -45,6 +46,7 @@ class Action(StrEnum):
     CANCEL = "cancel"
     RETRY = "retry"
     RESCUE = "rescue"
+    EDIT = "edit"
 
 
 S = JobState
@@ -60,12 +62,29 @@ TRANSITIONS: dict[Action, frozenset[tuple[JobState, JobState]]] = {
     ),
     Action.RETRY: frozenset({(s, S.AVAILABLE) for s in (S.COMPLETED, S.DISCARDED, S.CANCELLED)}),
     Action.RESCUE: frozenset({(S.RUNNING, S.AVAILABLE), (S.RUNNING, S.DISCARDED)}),
+    # An edit giving a new run_at: due now (available) or later (scheduled). An edit
+    # that leaves run_at alone keeps the state: see after_edit() and EDITABLE.
+    Action.EDIT: frozenset({(S.SCHEDULED, S.AVAILABLE), (S.AVAILABLE, S.SCHEDULED)}),
 }
 
 CLAIMABLE: frozenset[JobState] = frozenset({S.AVAILABLE})
 WAITING: frozenset[JobState] = frozenset({S.SCHEDULED, S.RETRYABLE})
 ACTIVE: frozenset[JobState] = frozenset({S.SCHEDULED, S.AVAILABLE, S.RUNNING, S.RETRYABLE})
 TERMINAL: frozenset[JobState] = frozenset({S.COMPLETED, S.DISCARDED, S.CANCELLED})
+EDITABLE: frozenset[JobState] = frozenset({S.SCHEDULED, S.AVAILABLE})
+"""A job that has not started: its fields may still change. A ``retryable`` job has
+run (its attempts would disagree with its new fields), so it is not editable."""
+
+
+class NotEditable(Conflict):
+    """Only a job that has not started (scheduled or available) can be edited."""
+
+    def __init__(self, state: JobState, job_id: int | None = None) -> None:
+        self.state = state
+        self.job_id = job_id
+        who = f"job {job_id}" if job_id is not None else "a job"
+        allowed = " or ".join(sorted(EDITABLE, reverse=True))
+        super().__init__(f"{who} is {state}: only {allowed} jobs can be edited")
 
 
 def is_legal(action: Action, from_state: JobState, to_state: JobState) -> bool:
@@ -95,6 +114,18 @@ def transition(
     if not is_legal(action, from_state, to_state):
         raise IllegalTransition(from_state, to_state, job_id)
     return to_state
+
+
+def after_edit(state: JobState, due: bool | None, job_id: int | None = None) -> JobState:
+    """The state of a job in ``state`` once edited, or ``NotEditable``.
+
+    ``due`` says whether the edit gives the job a ``run_at`` that has come (``None``:
+    the edit leaves ``run_at`` alone, and so the state).
+    """
+    if state not in EDITABLE:
+        raise NotEditable(state, job_id)
+    to_state = state if due is None else (S.AVAILABLE if due else S.SCHEDULED)
+    return state if to_state is state else transition(Action.EDIT, state, to_state, job_id)
 
 
 def mermaid_diagram() -> str:

@@ -22,10 +22,19 @@ class Loop(ABC):
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
 
     @abstractmethod
     async def run_once(self) -> int:
         """Do one round of work; return how many things it handled."""
+
+    async def seconds_to_wait(self) -> float:
+        """How long to rest after a round; loops that know when work is due shorten it."""
+        return self.interval
+
+    def wake(self) -> None:
+        """Cut the current rest short (something changed that may be due now)."""
+        self._wake.set()
 
     def start(self) -> None:
         """Begin looping in the background."""
@@ -48,5 +57,21 @@ class Loop(ABC):
                 log.warning("%s: %s", self.name, exc.message)
             except Exception:
                 log.exception("%s failed; trying again in %.1f s", self.name, self.interval)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
+            await self._rest()
+
+    async def _rest(self) -> None:
+        try:
+            seconds = await self.seconds_to_wait()
+        except Exception:
+            log.exception("%s: cannot tell when work is due", self.name)
+            seconds = self.interval
+        stop = asyncio.ensure_future(self._stop.wait())
+        wake = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait(
+                {stop, wake}, timeout=max(seconds, 0.0), return_when="FIRST_COMPLETED"
+            )
+        finally:
+            stop.cancel()
+            wake.cancel()
+        self._wake.clear()

@@ -54,6 +54,13 @@ class TaskRegistry:
         """The task called ``name``, if registered."""
         return self._tasks.get(name)
 
+    def name_of(self, handler: Handler) -> str | None:
+        """The name ``handler`` is registered under, if it is."""
+        for task in self._tasks.values():
+            if task.handler is handler:
+                return task.name
+        return None
+
     def settings(self, name: str) -> TaskSettings | None:
         """The settings of task ``name``, if registered."""
         task = self._tasks.get(name)

@@ -5,6 +5,11 @@ batches (one transaction each); a handler's reports are buffered and written
 before its result. Leases are extended by a heartbeat every few seconds, and
 the same tick rescues jobs whose worker stopped heartbeating, so a killed
 worker's jobs run again within ``lease_seconds + heartbeat_seconds``.
+
+Waiting jobs (``scheduled``, ``retryable``) are promoted by a timer, not a poll:
+it sleeps until the earliest one is due (at most ``poll_seconds``), promotes it,
+and the promotion wakes the claim loop. Whatever may bring a due time closer (a
+wake-up from the store, a retry this worker wrote) makes it look again at once.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ from conveyor.store.protocol import Store, WorkerInfo
 log = logging.getLogger("conveyor.worker")
 
 URGENT_RECHECK = 0.05  # seconds between looks for urgent jobs while normal slots are full
+BUSY_DUE_RECHECK = 0.05  # seconds between looks for new due times while claims keep coming
+PROMOTE_CONTENDED = 0.005  # seconds to let another promoter commit jobs it holds
+PROMOTE_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +57,6 @@ class WorkerSettings:
     lease_seconds: float = 10.0
     heartbeat_seconds: float = 2.0
     poll_seconds: float = 0.5
-    promote_seconds: float = 0.05
     shutdown_grace: float = 30.0
     artifact_dir: Path = field(default_factory=lambda: Path("conveyor-data") / "artifacts")
 
@@ -89,6 +96,8 @@ class Worker:
         self._finishes: list[Finish] = []
         self._flush_needed = asyncio.Event()
         self._slot_freed = asyncio.Event()
+        self._due_changed = asyncio.Event()
+        self._due_poked = 0.0
         self._pool = ThreadPoolExecutor(
             max_workers=settings.concurrency + settings.reserved_slots,
             thread_name_prefix="conveyor-job",
@@ -115,7 +124,7 @@ class Worker:
         log.info("worker %s started on queues %s", self.id, ",".join(self.queues))
         loops = [
             asyncio.create_task(self._forever(self._heartbeat, self.settings.heartbeat_seconds)),
-            asyncio.create_task(self._forever(self._promote, self.settings.promote_seconds)),
+            asyncio.create_task(self._promote_when_due()),
         ]
         flusher = asyncio.create_task(self._flush_loop())
         try:
@@ -158,6 +167,7 @@ class Worker:
                 await _wait_any(stop.wait(), asyncio.sleep(self.settings.poll_seconds))
                 continue
             if claimed or self._slot_freed.is_set():
+                self._poke_due_timer(busy=True)
                 continue
             waits: list[Awaitable[object]] = [stop.wait()]
             if self._free_normal() > 0:
@@ -169,6 +179,7 @@ class Worker:
                 if self._free_reserved() > 0:
                     waits.append(self.store.wait_for_work(URGENT_RECHECK))
             await _wait_any(*waits)
+            self._poke_due_timer()  # what woke us may have been a job due sooner
 
     async def _claim_round(self) -> int:
         claimed = 0
@@ -257,10 +268,40 @@ class Worker:
         if rescued:
             log.warning("rescued %d jobs whose worker stopped heartbeating", len(rescued))
 
-    async def _promote(self) -> None:
+    def _poke_due_timer(self, busy: bool = False) -> None:
+        """Make the due timer look again; while busy, at most every BUSY_DUE_RECHECK s."""
+        now = asyncio.get_running_loop().time()
+        if not busy or now - self._due_poked >= BUSY_DUE_RECHECK:
+            self._due_poked = now
+            self._due_changed.set()
+
+    async def _promote_when_due(self) -> None:
+        """Promote waiting jobs as they fall due: sleep until the earliest is due (at
+        most ``poll_seconds``, or until poked), promote, look again."""
+        while True:
+            self._due_changed.clear()
+            pause = self.settings.poll_seconds
+            try:
+                pause = await self._promote_due()
+            except ConveyorError as exc:
+                log.warning("promoting due jobs failed, will retry: %s", exc)
+            except Exception:
+                log.exception("promoting due jobs failed, will retry")
+            if pause > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(pause):
+                        await self._due_changed.wait()
+
+    async def _promote_due(self) -> float:
+        """Promote what is due now; return how long to sleep before looking again."""
         due = await self.store.next_due_at()
-        if due is not None and due <= self.store.clock():
-            await self.store.promote_due()
+        now = self.store.clock()
+        if due is None or due > now:
+            until = self.settings.poll_seconds if due is None else (due - now).total_seconds()
+            return min(until, self.settings.poll_seconds)
+        if await self.store.promote_due(PROMOTE_BATCH):
+            return 0.0  # look again at once: more may be due
+        return PROMOTE_CONTENDED  # another promoter holds them until it commits
 
     async def _flush_loop(self) -> None:
         while not self._closing:
@@ -285,6 +326,8 @@ class Worker:
             self._updates[:0] = updates
             self._finishes[:0] = finishes
             raise
+        if any(item.run_at is not None for item in finishes):
+            self._due_changed.set()  # a retry or snooze: its due time may be the earliest
         for item, ok in zip(finishes, accepted, strict=True):
             if not ok:
                 log.warning(

@@ -9,6 +9,7 @@ can lose the last fraction of a second of entries, never a job.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ class AuditLog:
         self.accounts = accounts
         self.clock = clock
         self._pending: list[AuditRecord] = []
+        self._flushing = asyncio.Lock()
 
     def record(
         self,
@@ -49,16 +51,19 @@ class AuditLog:
         )
 
     async def flush(self) -> int:
-        """Write every buffered entry in one transaction; return how many."""
-        batch, self._pending = self._pending, []
-        if not batch:
-            return 0
-        try:
-            await self.accounts.add_audit_entries(batch)
-        except BaseException:
-            self._pending[:0] = batch  # keep them for the next try, in order
-            raise
-        return len(batch)
+        """Write every buffered entry in one transaction; return how many. One flush at
+        a time: a reader's flush waits for the background one, so it then reads every
+        entry recorded before it, in order."""
+        async with self._flushing:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return 0
+            try:
+                await self.accounts.add_audit_entries(batch)
+            except BaseException:
+                self._pending[:0] = batch  # keep them for the next try, in order
+                raise
+            return len(batch)
 
     async def entries(
         self, actor: Principal, after_id: int = 0, limit: int = 100, since: datetime | None = None

@@ -1,4 +1,4 @@
-"""Job use cases: enqueue, read, cancel, retry, and queue control."""
+"""Job use cases: enqueue, read, edit, cancel, retry, and queue control."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from conveyor.domain.errors import Conflict, InvalidInput, NotFound
+from conveyor.builtins.catalog import builtin_settings, check_shell_job, shell_tasks_from_env
+from conveyor.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from conveyor.domain.events import Event
-from conveyor.domain.jobs import Artifact, Attempt, Job, JobFilter, NewJob, new_job
+from conveyor.domain.jobs import Artifact, Attempt, Job, JobFilter, NewJob, job_edit, new_job
 from conveyor.domain.lifecycle import JobState
 from conveyor.domain.tasks import TaskSettings, TaskVersion
 from conveyor.services.tasks import TaskCatalog
@@ -33,10 +34,6 @@ _ENQUEUE_OPTIONS = frozenset(
         "immediate",
     }
 )
-
-
-def _no_tasks(_: str) -> TaskSettings | None:
-    return None
 
 
 def _version_of(versions: Mapping[str, TaskVersion], task: object) -> TaskVersion | None:
@@ -69,17 +66,24 @@ class JobService:
         self,
         store: Store,
         tenant_id: str,
-        tasks: TaskLookup = _no_tasks,
+        tasks: TaskLookup = builtin_settings,
         assigned_to: str | None = None,
         catalog: TaskCatalog | None = None,
+        shell_tasks: bool | None = None,
+        may_run_shell: bool = True,
     ) -> None:
         self.store = store
         self.tenant_id = tenant_id
         self.tasks = tasks
+        """Code-declared task settings by name (default: the built-in tasks')."""
         self.assigned_to = assigned_to
         """Set for an ``agent``: only jobs assigned to it exist for this service."""
         self.catalog = catalog
         """The tenant's stored task versions; ``None``: only code-declared defaults."""
+        self.shell_tasks = shell_tasks_from_env() if shell_tasks is None else shell_tasks
+        """Whether ``shell`` jobs may be created at all (the operator's switch)."""
+        self.may_run_shell = may_run_shell
+        """Whether this caller may create ``shell`` jobs (the server sets it per principal)."""
 
     def build(
         self,
@@ -91,6 +95,7 @@ class JobService:
         """Validate one enqueue request, filling in the task's defaults: the tenant's
         stored ``version`` of the task over its code-declared settings; options given
         win over both. The job records the version."""
+        check_shell_job(task, enabled=self.shell_tasks, allowed=self.may_run_shell)
         options = dict(options or {})
         unknown = set(options) - _ENQUEUE_OPTIONS
         if unknown:
@@ -171,6 +176,18 @@ class JobService:
         """Cancel a job that has not finished."""
         await self.get(job_id)
         return await self.store.cancel_job(self.tenant_id, job_id, reason)
+
+    async def edit(self, job_id: int, fields: Mapping[str, Any]) -> Job:
+        """Change the given fields of a job that has not started (scheduled or available),
+        validated as on enqueue; ``NotEditable`` once it has. An agent may not hand its
+        job to someone else, nor may a caller who may not create ``shell`` jobs change one."""
+        job = await self.get(job_id)
+        check_shell_job(job.task, enabled=self.shell_tasks, allowed=self.may_run_shell)
+        edit = job_edit(fields, now=self.store.clock())
+        assignee = edit.changes.get("assignee", self.assigned_to)
+        if self.assigned_to is not None and assignee != self.assigned_to:
+            raise PermissionDenied("an agent cannot assign its jobs to someone else")
+        return await self.store.edit_job(self.tenant_id, job_id, edit)
 
     async def retry(self, job_id: int) -> Job:
         """Run a finished job again with its task's current version; its history is kept."""

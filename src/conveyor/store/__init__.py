@@ -1,6 +1,6 @@
 """Stores: where Conveyor keeps everything. Pick one with :func:`store_from_url`;
 :func:`accounts_for` gives its tenants, users, keys and audit log, :func:`tasks_for`
-its tenants' versioned task settings."""
+its tenants' versioned task settings, :func:`schedules_for` their schedules."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from conveyor.domain.errors import InvalidInput
 if TYPE_CHECKING:
     from conveyor.store.accounts_protocol import AccountStore
     from conveyor.store.protocol import Clock, Store
+    from conveyor.store.schedules_protocol import ScheduleStore
     from conveyor.store.tasks_protocol import TaskStore
 
 DEFAULT_DATABASE_URL = "sqlite:///conveyor.db"
@@ -56,3 +57,10 @@ def tasks_for(store: Store) -> TaskStore:
     from conveyor.store.tasks import SqlTaskStore
 
     return SqlTaskStore(store)
+
+
+def schedules_for(store: Store) -> ScheduleStore:
+    """The :class:`~conveyor.store.schedules_protocol.ScheduleStore` on ``store``'s database."""
+    from conveyor.store.schedules import SqlScheduleStore
+
+    return SqlScheduleStore(store)

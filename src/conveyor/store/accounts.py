@@ -47,6 +47,8 @@ _TENANT_DELETES = (
     "delete_tenant_api_keys",
     "delete_tenant_audit",
     "delete_tenant_task_versions",
+    "delete_tenant_schedule_runs",
+    "delete_tenant_schedules",
     "delete_tenant",
 )
 

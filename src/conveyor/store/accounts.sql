@@ -50,6 +50,12 @@ DELETE FROM audit_log WHERE tenant_id = :tenant_id
 -- name: delete_tenant_task_versions
 DELETE FROM task_versions WHERE tenant_id = :tenant_id
 
+-- name: delete_tenant_schedule_runs
+DELETE FROM schedule_runs WHERE tenant_id = :tenant_id
+
+-- name: delete_tenant_schedules
+DELETE FROM schedules WHERE tenant_id = :tenant_id
+
 -- name: delete_tenant
 DELETE FROM tenants WHERE id = :tenant_id RETURNING id
 

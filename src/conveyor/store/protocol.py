@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from conveyor.domain.events import Event
-from conveyor.domain.jobs import Artifact, Attempt, Job, JobFilter, NewJob
+from conveyor.domain.jobs import Artifact, Attempt, Job, JobEdit, JobFilter, NewJob
 from conveyor.domain.lifecycle import JobState
 from conveyor.domain.outcomes import Finish
 
@@ -118,6 +118,13 @@ class Store(Protocol):
         """Make a finished job available again, keeping its history; with
         ``task_version``, the job records that version of its task's settings (a
         reprocess runs the current one). ``None`` keeps the job's version."""
+
+    async def edit_job(self, tenant_id: str, job_id: int, edit: JobEdit) -> Job:
+        """Apply ``edit`` to a job that has not started, with its ``job.edited`` event;
+        ``NotEditable`` once the job has started or finished (nothing is written), and
+        nothing is written either when no value changes. A compare-and-set on the
+        state that :func:`~conveyor.domain.lifecycle.after_edit` checked; it wakes the
+        workers (a new ``run_at`` may be due sooner, or now)."""
 
     async def record_progress(
         self, job_id: int, attempt: int, fraction: float, message: str | None

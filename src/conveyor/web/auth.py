@@ -17,6 +17,7 @@ from conveyor.server import Server
 from conveyor.services.accounts import AccountService
 from conveyor.services.auth import Unauthenticated
 from conveyor.services.jobs import JobService
+from conveyor.services.schedules import ScheduleService
 
 PRINCIPAL_KEY = "conveyor.principal"
 API_KEY_PREFIX = "cvk_"
@@ -87,3 +88,11 @@ async def writing_jobs(request: Request, principal: Writer) -> JobService:
 
 ReadJobs = Annotated[JobService, Depends(reading_jobs)]
 WriteJobs = Annotated[JobService, Depends(writing_jobs)]
+
+
+async def schedule_service(request: Request, principal: Caller) -> ScheduleService:
+    """Schedule use cases for the caller (each checks the caller's permissions)."""
+    return server_of(request).schedules_for(principal)
+
+
+Schedules = Annotated[ScheduleService, Depends(schedule_service)]

@@ -58,6 +58,29 @@ class JobIn(Body):
         return self.model_dump(exclude={"task", "payload"}, exclude_none=True)
 
 
+class JobPatchIn(Body):
+    """Changes to a job that has not started (``scheduled`` or ``available``): only the
+    fields sent change, checked as on create; ``payload`` is replaced whole. ``null``
+    gives what a job created without the field gets (payload ``{}``, run now; no key,
+    assignee, timeout or tags). A new ``run_at`` (or ``delay``) makes the job
+    ``scheduled``, or ``available`` when that time has come."""
+
+    payload: Any = Field(default=None, examples=[{"customer": 42}])
+    queue: str | None = Field(default=None, min_length=1, max_length=128)
+    priority: int | None = Field(default=None, ge=0, le=9, description="0 highest .. 9 lowest")
+    run_at: datetime | None = None
+    delay: float | None = Field(default=None, ge=0, description="Seconds from now")
+    max_attempts: int | None = Field(default=None, ge=1, le=1000)
+    timeout: float | None = Field(default=None, gt=0)
+    key: str | None = Field(default=None, max_length=255)
+    tags: list[str] | None = Field(default=None, max_length=50)
+    assignee: str | None = Field(default=None, max_length=255)
+
+    def changes(self) -> dict[str, Any]:
+        """The fields that were sent, ``null`` included."""
+        return self.model_dump(exclude_unset=True)
+
+
 class JobBatchIn(Body):
     """Several jobs, created in one transaction (all or none)."""
 

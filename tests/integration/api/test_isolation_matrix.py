@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ MARKERS = (
     "acme-robot",
     "acme-key-77",
     "acme-task-notes-91",
+    "acme-schedule-55",
     "carl@acme.test",
     "alice@acme.test",
 )
@@ -47,6 +49,7 @@ class Acme:
     carl_id: str
     alice_id: str
     key_id: str
+    schedule: int
     task: str = "acme.report"
     """A task acme stores settings for (a change aims at it)."""
     other_task: str = "acme.visit"
@@ -99,6 +102,9 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("GET", "/api/v1/jobs"): Case(_none, query=lambda a: {"queue": a.queue}),
     ("GET", "/api/v1/jobs/{job_id}"): Case(lambda a: {"job_id": a.open_job}),
+    ("PATCH", "/api/v1/jobs/{job_id}"): Case(
+        lambda a: {"job_id": a.open_job}, body=lambda a: {"queue": "hijack", "delay": 0}
+    ),
     ("POST", "/api/v1/jobs/{job_id}/retry"): Case(lambda a: {"job_id": a.done_job}),
     ("POST", "/api/v1/jobs/{job_id}/cancel"): Case(lambda a: {"job_id": a.open_job}),
     ("POST", "/api/v1/jobs/bulk/{action}"): Case(
@@ -122,6 +128,31 @@ CASES: dict[tuple[str, str], Case] = {
         body=lambda a: {"queue": "hijack", "priority": 0, "immediate": True},
         own_only=True,
     ),
+    ("POST", "/api/v1/schedules"): Case(
+        _none,
+        body=lambda a: {"name": "acme-nightly", "cron": "* * * * *", "task": a.task},
+        own_only=True,
+    ),
+    ("POST", "/api/v1/schedules/preview"): Case(
+        _none, body=lambda a: {"cron": "0 3 * * *"}, own_only=True
+    ),
+    ("GET", "/api/v1/schedules"): Case(_none),
+    ("GET", "/api/v1/schedules/occurrences"): Case(
+        _none,
+        query=lambda a: {
+            "start": datetime.now(UTC).isoformat(),
+            "end": (datetime.now(UTC) + timedelta(days=366)).isoformat(),
+        },
+    ),
+    ("GET", "/api/v1/schedules/{schedule_id}"): Case(lambda a: {"schedule_id": a.schedule}),
+    ("PATCH", "/api/v1/schedules/{schedule_id}"): Case(
+        lambda a: {"schedule_id": a.schedule},
+        body=lambda a: {"enabled": False, "task": "hijack"},
+    ),
+    ("DELETE", "/api/v1/schedules/{schedule_id}"): Case(lambda a: {"schedule_id": a.schedule}),
+    ("POST", "/api/v1/schedules/{schedule_id}/pause"): Case(lambda a: {"schedule_id": a.schedule}),
+    ("POST", "/api/v1/schedules/{schedule_id}/resume"): Case(lambda a: {"schedule_id": a.schedule}),
+    ("GET", "/api/v1/schedules/{schedule_id}/runs"): Case(lambda a: {"schedule_id": a.schedule}),
     ("GET", "/api/v1/workers"): Case(_none),
     ("GET", "/api/v1/events"): Case(_none),
     ("POST", "/api/v1/tenants"): Case(_none, body=lambda a: {"id": "acme", "name": "Hijack"}),
@@ -194,6 +225,14 @@ async def _acme(api: Api, tmp_path: Path) -> Acme:
     key = await api.client.post(
         "/api/v1/api-keys", json={"name": "acme-robot", "scopes": ["jobs:read"]}, headers=alice
     )
+    schedule = {
+        "name": "acme-schedule-55",
+        "cron": "0 3 1 1 *",
+        "task": "acme.report",
+        "payload": payload,
+    }
+    response = await api.client.post("/api/v1/schedules", json=schedule, headers=alice)
+    assert response.status_code == 201, response.text
     return Acme(
         done_job=done,
         open_job=open_job,
@@ -203,6 +242,7 @@ async def _acme(api: Api, tmp_path: Path) -> Acme:
         carl_id=ids["carl@acme.test"],
         alice_id=ids["alice@acme.test"],
         key_id=key.json()["api_key"]["id"],
+        schedule=response.json()["id"],
     )
 
 
@@ -235,7 +275,9 @@ async def _snapshot(api: Api) -> dict[str, Any]:
     jobs = await get("/api/v1/jobs?limit=100")
     keys = await get("/api/v1/api-keys")
     tasks = await get("/api/v1/tasks")
+    schedules = await get("/api/v1/schedules")
     return {
+        "schedules": [(s["id"], s["task"], s["enabled"], s["revision"]) for s in schedules],
         "tasks": [(t["name"], t["version"], t["queue"], t["priority"]) for t in tasks],
         "jobs": [(j["id"], j["state"], j["queue"]) for j in jobs["items"]],
         "queues": [(q["name"], q["paused"], q["concurrency"]) for q in await get("/api/v1/queues")],

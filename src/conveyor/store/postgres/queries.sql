@@ -291,6 +291,33 @@ notified AS (
 )
 SELECT changed.* FROM changed, notified
 
+-- name: lock_job
+-- The job an edit is about to change, locked until commit: a claim or a promotion
+-- (SKIP LOCKED) passes over it meanwhile, and a cancel or another edit waits.
+SELECT * FROM jobs WHERE tenant_id = %(tenant_id)s AND id = %(id)s FOR UPDATE
+
+-- name: edit_job
+-- Compare-and-set of an edit (the state that lifecycle.after_edit checked), its
+-- job.edited event and a wake-up in one statement: a new run_at may be due sooner
+-- than what the workers' timers wait for, or due now.
+WITH changed AS (
+    UPDATE jobs
+    SET state = %(to_state)s, payload = %(payload)s::jsonb, queue = %(queue)s,
+        priority = %(priority)s, run_at = %(run_at)s, max_attempts = %(max_attempts)s,
+        timeout = %(timeout)s, key = %(key)s, tags = %(tags)s::jsonb,
+        assignee = %(assignee)s, updated_at = %(now)s
+    WHERE tenant_id = %(tenant_id)s AND id = %(id)s AND state = %(from_state)s
+    RETURNING *
+),
+ev AS (
+    INSERT INTO events (tenant_id, job_id, type, data, created_at)
+    SELECT tenant_id, id, %(event)s, %(data)s::jsonb, %(now)s FROM changed
+),
+notified AS (
+    SELECT count(pg_notify('conveyor_jobs', tenant_id || ':' || queue)) AS n FROM changed
+)
+SELECT changed.* FROM changed, notified
+
 -- name: record_progress
 -- The progress and its event in one statement.
 WITH touched AS (

@@ -31,7 +31,17 @@ from conveyor.domain.errors import (
     StoreUnavailable,
 )
 from conveyor.domain.events import ARRIVAL_EVENT, Event, EventType
-from conveyor.domain.jobs import Artifact, Attempt, Job, JobFilter, NewJob, check_name, utcnow
+from conveyor.domain.jobs import (
+    EDITABLE_FIELDS,
+    Artifact,
+    Attempt,
+    Job,
+    JobEdit,
+    JobFilter,
+    NewJob,
+    check_name,
+    utcnow,
+)
 from conveyor.domain.lifecycle import TERMINAL, Action, JobState, transition
 from conveyor.domain.outcomes import Finish
 from conveyor.store import rows
@@ -267,8 +277,10 @@ class PostgresStore:
         self._wakeup.set()
         return created
 
-    async def _get_job(self, conn: Conn, tenant_id: str, job_id: int) -> Job:
-        row = await self._one(conn, "get_job", {"tenant_id": tenant_id, "id": job_id})
+    async def _get_job(
+        self, conn: Conn, tenant_id: str, job_id: int, query: str = "get_job"
+    ) -> Job:
+        row = await self._one(conn, query, {"tenant_id": tenant_id, "id": job_id})
         if row is None:
             raise NotFound(f"job {job_id} does not exist")
         return self._job(row)
@@ -328,27 +340,39 @@ class PostgresStore:
         have a limit is claimed in a transaction that locks its row while it counts
         running jobs. What is known is refreshed every second; meanwhile a newly
         limited queue is simply not claimed by the one-statement path.
+
+        The claim's time (``started_at``, the lease) is read just before the statement
+        is sent, with the connection in hand: a job promoted while this claim waited
+        for a connection must not get a start time from before its promotion.
         """
-        now = self.clock()
         key = {"tenant_id": tenant_id, "queue": queue}
         params: dict[str, Any] = {
             **key,
             "worker_id": worker_id,
-            "limit": limit,
-            "now": now,
-            "lease_expires_at": now + timedelta(seconds=lease_seconds),
             "event": str(EventType.JOB_STARTED),
         }
         name = "claim_urgent_jobs" if urgent_only else "claim_jobs"
+
+        def stamped(allowed: int, gated: bool) -> dict[str, Any]:
+            now = self.clock()
+            expires = now + timedelta(seconds=lease_seconds)
+            return {
+                **params,
+                "limit": allowed,
+                "gated": gated,
+                "now": now,
+                "lease_expires_at": expires,
+            }
+
         if not await self._is_capped(tenant_id, queue):
-            claimed = await self._fetch(name, {**params, "gated": True})
+            async with self._connection() as conn:
+                claimed = await self._all(conn, name, stamped(limit, True))
         else:
             async with self._transaction() as conn:
                 allowed = await self._claim_limit(conn, key, limit)
                 if allowed <= 0:
                     return []
-                params["limit"] = allowed
-                claimed = await self._all(conn, name, {**params, "gated": False})
+                claimed = await self._all(conn, name, stamped(allowed, False))
         return sorted((self._job(r) for r in claimed), key=_claim_order)
 
     async def _is_capped(self, tenant_id: str, queue: str) -> bool:
@@ -501,6 +525,29 @@ class PostgresStore:
         return await self._change_state(
             tenant_id, job_id, Action.RETRY, JobState.AVAILABLE, "retried", task_version
         )
+
+    async def edit_job(self, tenant_id: str, job_id: int, edit: JobEdit) -> Job:
+        """Apply ``edit`` to a job that has not started, or raise ``NotEditable``.
+
+        The job's row is locked from the read to the commit, so a claim cannot take it
+        half-way and a concurrent change cannot be overwritten with stale values.
+        """
+        now = self.clock()
+        async with self._transaction() as conn:
+            job = await self._get_job(conn, tenant_id, job_id, "lock_job")
+            to_state = edit.state_after(job, now)
+            if to_state is job.state and not edit.changed_fields(job):
+                return job
+            params = _edit_params(edit.apply(job), job.state, to_state)
+            event = {
+                "event": str(EventType.JOB_EDITED),
+                "data": _json(edit.event_data(job, to_state)),
+            }
+            row = await self._one(conn, "edit_job", {**params, **event, "now": now})
+        if row is None:  # pragma: no cover - the row is locked since the read
+            raise Conflict(f"job {job_id} changed while it was edited; try again")
+        self._wakeup.set()
+        return self._job(row)
 
     async def _on_running(
         self, conn: Conn, query: str, params: dict[str, Any], kind: EventType, data: dict[str, Any]
@@ -806,6 +853,15 @@ def _finish_data(item: Finish, error: dict[str, str] | None) -> dict[str, Any]:
     if item.run_at is not None:
         data["retry_at"] = item.run_at.isoformat()
     return data
+
+
+def _edit_params(edited: Job, from_state: JobState, to_state: JobState) -> dict[str, Any]:
+    """``edit_job``'s parameters: ``edited`` holds the new values."""
+    values = {name: getattr(edited, name) for name in EDITABLE_FIELDS}
+    values["payload"] = _json(edited.payload)
+    values["tags"] = _json(list(edited.tags))
+    states = {"from_state": str(from_state), "to_state": str(to_state)}
+    return {**values, **states, "tenant_id": edited.tenant_id, "id": edited.id}
 
 
 def _state_params(

@@ -129,6 +129,21 @@ SET state = :to_state, updated_at = :now, finished_at = :finished_at,
 WHERE tenant_id = :tenant_id AND id = :id AND state = :from_state
 RETURNING *
 
+-- name: lock_job
+-- The job an edit is about to change. The write transaction (BEGIN IMMEDIATE)
+-- already holds the database's write lock, so this is a plain read.
+SELECT * FROM jobs WHERE tenant_id = :tenant_id AND id = :id
+
+-- name: edit_job
+-- Compare-and-set of an edit: the state that lifecycle.after_edit checked must still
+-- be there; every editable field takes its new (or unchanged) value.
+UPDATE jobs
+SET state = :to_state, payload = :payload, queue = :queue, priority = :priority,
+    run_at = :run_at, max_attempts = :max_attempts, timeout = :timeout, key = :key,
+    tags = :tags, assignee = :assignee, updated_at = :now
+WHERE tenant_id = :tenant_id AND id = :id AND state = :from_state
+RETURNING *
+
 -- name: record_progress
 UPDATE jobs SET progress = :progress, progress_message = :message, updated_at = :now
 WHERE id = :id AND attempt = :attempt AND state = 'running'

@@ -28,7 +28,17 @@ from conveyor.domain.errors import (
     StoreUnavailable,
 )
 from conveyor.domain.events import ARRIVAL_EVENT, Event, EventType
-from conveyor.domain.jobs import Artifact, Attempt, Job, JobFilter, NewJob, check_name, utcnow
+from conveyor.domain.jobs import (
+    EDITABLE_FIELDS,
+    Artifact,
+    Attempt,
+    Job,
+    JobEdit,
+    JobFilter,
+    NewJob,
+    check_name,
+    utcnow,
+)
 from conveyor.domain.lifecycle import TERMINAL, Action, JobState, transition
 from conveyor.domain.outcomes import Finish
 from conveyor.store import rows
@@ -159,6 +169,11 @@ class SQLiteStore:
     def _job(self, row: sqlite3.Row) -> Job:
         return rows.job_from_row(row, from_db)
 
+    def _found_job(self, row: sqlite3.Row | None, job_id: int) -> Job:
+        if row is None:
+            raise NotFound(f"job {job_id} does not exist")
+        return self._job(row)
+
     # -- lifecycle --------------------------------------------------------
 
     async def open(self) -> None:
@@ -269,15 +284,13 @@ class SQLiteStore:
         return await self._enqueues.submit(jobs)
 
     async def _enqueue_group(self, jobs: list[NewJob]) -> list[Job]:
-        return await self._run(self._enqueue, jobs)
+        created = await self._run(self._enqueue, jobs)
+        self._wakeup.set()  # this process's workers: its own commits leave data_version alone
+        return created
 
     def _get_job(self, tenant_id: str, job_id: int) -> Job:
-        row = self.conn.execute(
-            self._q("get_job"), {"tenant_id": tenant_id, "id": job_id}
-        ).fetchone()
-        if row is None:
-            raise NotFound(f"job {job_id} does not exist")
-        return self._job(row)
+        found = self.conn.execute(self._q("get_job"), {"tenant_id": tenant_id, "id": job_id})
+        return self._found_job(found.fetchone(), job_id)
 
     async def get_job(self, tenant_id: str, job_id: int) -> Job:
         """One job, or ``NotFound``."""
@@ -318,8 +331,8 @@ class SQLiteStore:
         lease_seconds: float,
         urgent_only: bool,
     ) -> list[sqlite3.Row]:
-        now = self._now()
         with self._write() as conn:
+            now = self._now()  # once the lock is held: what another process promoted is due
             key = {"tenant_id": tenant_id, "queue": queue}
             settings = conn.execute(self._q("queue_settings"), key).fetchone()
             if settings is not None:
@@ -550,6 +563,27 @@ class SQLiteStore:
             task_version,
         )
 
+    def _edit_job(self, tenant_id: str, job_id: int, edit: JobEdit) -> Job:
+        now = self.clock()
+        with self._write() as conn:
+            found = conn.execute(self._q("lock_job"), {"tenant_id": tenant_id, "id": job_id})
+            job = self._found_job(found.fetchone(), job_id)
+            to_state = edit.state_after(job, now)
+            if to_state is job.state and not edit.changed_fields(job):
+                return job
+            params = _edit_params(edit.apply(job), job.state, to_state)
+            row = conn.execute(self._q("edit_job"), {**params, "now": now.timestamp()}).fetchone()
+            if row is None:  # pragma: no cover - the write lock is held since the read
+                raise Conflict(f"job {job_id} changed while it was edited; try again")
+            data = edit.event_data(job, to_state)
+            self._event(conn, tenant_id, job_id, EventType.JOB_EDITED, data, now.timestamp())
+        self._wakeup.set()
+        return self._job(row)
+
+    async def edit_job(self, tenant_id: str, job_id: int, edit: JobEdit) -> Job:
+        """Apply ``edit`` to a job that has not started, or raise ``NotEditable``."""
+        return await self._run(self._edit_job, tenant_id, job_id, edit)
+
     def _on_running(
         self, query: str, params: dict[str, Any], kind: EventType, data: dict[str, Any]
     ) -> bool:
@@ -767,6 +801,15 @@ class SQLiteStore:
 
 def _db_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: to_db(v) if isinstance(v, datetime) else v for k, v in params.items()}
+
+
+def _edit_params(edited: Job, from_state: JobState, to_state: JobState) -> dict[str, Any]:
+    """``edit_job``'s parameters: ``edited`` holds the new values."""
+    values = {name: getattr(edited, name) for name in EDITABLE_FIELDS}
+    values["payload"] = rows.dump_json(edited.payload)
+    values["tags"] = rows.dump_json(list(edited.tags))
+    states = {"from_state": str(from_state), "to_state": str(to_state)}
+    return _db_params({**values, **states, "tenant_id": edited.tenant_id, "id": edited.id})
 
 
 def _error_json(job: Job) -> str | None:

@@ -1,4 +1,4 @@
-"""``/api/v1/jobs``: create, list, read, retry, cancel, bulk actions, artifacts, results."""
+"""``/api/v1/jobs``: create, list, read, edit, retry, cancel, bulk actions, artifacts, results."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pydantic import AwareDatetime
 
 from conveyor.domain.errors import NotFound
 from conveyor.domain.jobs import JobFilter
-from conveyor.domain.lifecycle import JobState
+from conveyor.domain.lifecycle import JobState, NotEditable
 from conveyor.web.auth import ReadJobs, WriteJobs
+from conveyor.web.problems import problem
 from conveyor.web.responses import json_response
 from conveyor.web.routes.params import MAX_ID, Cursor, JobId, Limit, parse_cursor
 from conveyor.web.schemas import (
@@ -28,6 +29,7 @@ from conveyor.web.schemas import (
     JobList,
     JobOut,
     JobPage,
+    JobPatchIn,
     ResultOut,
     ResultPage,
 )
@@ -120,6 +122,19 @@ async def get_job(job_id: JobId, jobs: ReadJobs) -> JobDetailOut:
         events=[EventOut.of(e) for e in detail.events],
         artifacts=[ArtifactOut.of(a) for a in detail.artifacts],
     )
+
+
+@router.patch("/jobs/{job_id}", summary="Edit a job that has not started", response_model=JobOut)
+async def edit_job(job_id: JobId, body: JobPatchIn, jobs: WriteJobs) -> Response:
+    """Change the fields sent (a JSON merge: payload, run_at or delay, priority, queue,
+    assignee, key, tags, max_attempts, timeout) of a ``scheduled`` or ``available`` job,
+    with a ``job.edited`` event. Once the job is running, retryable or finished: 409,
+    with its current ``state`` in the problem."""
+    try:
+        job = await jobs.edit(job_id, body.changes())
+    except NotEditable as exc:
+        return problem(409, exc.message, state=str(exc.state))
+    return json_response(JobOut.of(job))
 
 
 @router.post("/jobs/{job_id}/retry", summary="Run a finished job again")
