@@ -73,6 +73,9 @@ WHERE tenant_id = %(tenant_id)s AND queue = %(queue)s AND state = 'running'
 
 -- name: claim_jobs
 -- Walks jobs_claimable in claim order; rows other claimers hold are skipped.
+-- started_at is never before run_at: the clock is read before this statement, and a
+-- promotion that commits in between (with a later clock) can hand it a job whose
+-- run_at is after that reading, though the job really starts after the promotion.
 WITH picked AS (
     SELECT id FROM jobs
     WHERE tenant_id = %(tenant_id)s AND queue = %(queue)s AND state = 'available'
@@ -91,8 +94,8 @@ WITH picked AS (
 claimed AS (
     UPDATE jobs
     SET state = 'running', attempt = attempt + 1, worker_id = %(worker_id)s,
-        lease_expires_at = %(lease_expires_at)s, started_at = %(now)s, updated_at = %(now)s,
-        progress = NULL, progress_message = NULL
+        lease_expires_at = %(lease_expires_at)s, started_at = GREATEST(%(now)s, jobs.run_at),
+        updated_at = %(now)s, progress = NULL, progress_message = NULL
     FROM picked
     WHERE jobs.id = picked.id AND jobs.state = 'available'
     RETURNING jobs.*
@@ -128,8 +131,8 @@ WITH picked AS (
 claimed AS (
     UPDATE jobs
     SET state = 'running', attempt = attempt + 1, worker_id = %(worker_id)s,
-        lease_expires_at = %(lease_expires_at)s, started_at = %(now)s, updated_at = %(now)s,
-        progress = NULL, progress_message = NULL
+        lease_expires_at = %(lease_expires_at)s, started_at = GREATEST(%(now)s, jobs.run_at),
+        updated_at = %(now)s, progress = NULL, progress_message = NULL
     FROM picked
     WHERE jobs.id = picked.id AND jobs.state = 'available'
     RETURNING jobs.*
