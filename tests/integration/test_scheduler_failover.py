@@ -36,7 +36,8 @@ KILL_AFTER = 10
 def _leader_pid(url: str) -> int | None:
     query = (
         "SELECT a.application_name FROM pg_locks AS l JOIN pg_stat_activity AS a USING (pid) "
-        "WHERE l.locktype = 'advisory' AND a.application_name LIKE 'conveyor-scheduler:%'"
+        "WHERE l.locktype = 'advisory' AND a.datname = current_database() "
+        "AND a.application_name LIKE 'conveyor-scheduler:%'"
     )
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(query).fetchone()

@@ -67,6 +67,8 @@ class ProblemOut(BaseModel):
     detail: str
     field: str | None = None
     errors: list[dict[str, Any]] | None = None
+    state: str | None = None
+    """A job's current state, when a change was refused because of it (409)."""
 
 
 def _documented(status: int, description: str) -> dict[str, Any]:
