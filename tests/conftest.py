@@ -99,7 +99,7 @@ def _truncate(url: str) -> None:
         tables = (
             "jobs, job_attempts, events, artifacts, queues, workers, "
             "memberships, refresh_tokens, api_keys, users, audit_log, signing_keys, task_versions, "
-            "schedule_runs, schedules"
+            "schedule_runs, schedules, webhook_deliveries, webhooks"
         )
         conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         conn.execute("DELETE FROM tenants WHERE id <> 'default'")

@@ -19,23 +19,29 @@ from conveyor.domain.accounts import Principal
 from conveyor.domain.jobs import utcnow
 from conveyor.loops.auditor import AuditFlusher
 from conveyor.loops.base import Loop
+from conveyor.loops.live_events import EventPoller
+from conveyor.loops.notifier import HttpSender, Notifier, NotifierLimits
 from conveyor.loops.pruner import Pruner
 from conveyor.loops.rescuer import Rescuer
 from conveyor.loops.scheduler import Scheduler
 from conveyor.metrics import Metrics
+from conveyor.net.policy import OutboundPolicy
 from conveyor.runtime.worker import Worker
 from conveyor.services.accounts import AccountService
 from conveyor.services.audit import AuditLog
 from conveyor.services.auth import Authenticator, Passwords, TokenSigner
 from conveyor.services.jobs import JobService
+from conveyor.services.live import Fanout
 from conveyor.services.schedules import ScheduleService
 from conveyor.services.tasks import TaskCatalog, TaskService
+from conveyor.services.webhooks import WebhookService
 from conveyor.settings import Settings
-from conveyor.store import accounts_for, schedules_for, store_from_url, tasks_for
+from conveyor.store import accounts_for, schedules_for, store_from_url, tasks_for, webhooks_for
 from conveyor.store.accounts_protocol import AccountStore
 from conveyor.store.leadership import leadership_for
 from conveyor.store.protocol import Store
 from conveyor.store.schedules_protocol import ScheduleStore
+from conveyor.store.webhooks_protocol import WebhookStore
 
 log = logging.getLogger("conveyor.server")
 
@@ -64,6 +70,9 @@ class Server:
     task_catalog: TaskCatalog = field(init=False)
     schedule_store: ScheduleStore = field(init=False)
     scheduler: Scheduler | None = field(init=False, default=None)
+    webhook_store: WebhookStore = field(init=False)
+    notifier: Notifier | None = field(init=False, default=None)
+    live: Fanout = field(init=False)
     metrics: Metrics = field(init=False, default_factory=Metrics)
     first_login: FirstLogin | None = field(init=False, default=None)
     started: bool = field(init=False, default=False)
@@ -93,6 +102,10 @@ class Server:
                 AUDIT_PRUNE_INTERVAL,
             ),
         ]
+        self.live = Fanout(settings.live_max_queued)
+        poller = EventPoller(self.store, self.live, settings.live_poll_interval)
+        await poller.catch_up()
+        self._loops.append(poller)
         if settings.scheduler:
             self.scheduler = Scheduler(
                 self.schedule_store,
@@ -103,6 +116,9 @@ class Server:
                 timedelta(seconds=settings.misfire_grace_seconds),
             )
             self._loops.append(self.scheduler)
+        if settings.webhooks:
+            self.notifier = self._notifier()
+            self._loops.append(self.notifier)
         for loop in self._loops:
             loop.start()
         self.worker_app = self._embedded_app()
@@ -152,6 +168,32 @@ class Server:
             shell_tasks=self.settings.shell_tasks,
         )
 
+    def webhooks_for(self, principal: Principal) -> WebhookService:
+        """The webhook use cases as ``principal`` may use them."""
+        return WebhookService(self.webhook_store, principal, self.now, self._webhooks_changed)
+
+    def _webhooks_changed(self) -> None:
+        if self.notifier is not None:
+            self.notifier.wake()
+
+    def _notifier(self) -> Notifier:
+        settings = self.settings
+        limits = NotifierLimits(
+            concurrency=settings.webhook_concurrency,
+            per_webhook=settings.webhook_per_subscription,
+            timeout=settings.webhook_timeout_seconds,
+            disable_after=settings.webhook_disable_after,
+        )
+        return Notifier(
+            self.store,
+            self.webhook_store,
+            leadership_for(settings.database_url, "notifier"),
+            HttpSender(OutboundPolicy.from_entries(settings.http_allow)),
+            self.now,
+            settings.webhook_interval,
+            limits,
+        )
+
     def _schedules_changed(self) -> None:
         if self.scheduler is not None:
             self.scheduler.wake()
@@ -192,6 +234,7 @@ class Server:
         self.audit = AuditLog(self.accounts_store, self.now)
         self.task_catalog = TaskCatalog(tasks_for(self.store))
         self.schedule_store = schedules_for(self.store)
+        self.webhook_store = webhooks_for(self.store)
         admin_password = settings.admin_password
         made = await self.accounts.bootstrap_admin(
             settings.admin_email, admin_password.get_secret_value() if admin_password else None

@@ -68,6 +68,27 @@ class Settings(BaseSettings):
     misfire_grace_seconds: float = Field(default=60.0, ge=0)
     """A fire time this late still runs as on time; later ones follow the misfire policy."""
 
+    live_poll_interval: float = Field(default=0.5, gt=0, le=60)
+    """Seconds between reads of new events for live clients (WebSocket and SSE)."""
+    live_keepalive_seconds: float = Field(default=15.0, gt=0, le=3600)
+    """Seconds between keepalive messages on an idle live connection."""
+    live_max_queued: int = Field(default=1_000, ge=1)
+    """Events queued for one live client before it is cut as too slow."""
+
+    webhooks: bool = True
+    """Send webhook deliveries from this server (one node leads at a time)."""
+    webhook_interval: float = Field(default=1.0, gt=0, le=60)
+    """Seconds between looks for new events to send to webhook Subscriptions."""
+    webhook_concurrency: int = Field(default=16, ge=1, le=1000)
+    """Webhook deliveries in flight at once, in all."""
+    webhook_per_subscription: int = Field(default=2, ge=1, le=100)
+    """Webhook deliveries in flight at once to one Subscription."""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    """How long one delivery may take before it counts as failed."""
+    webhook_disable_after: int = Field(default=10, ge=0)
+    """Deliveries failed in a row (each after a day of retries) that disable a
+    Subscription (0: never)."""
+
     worker: str | None = None
     """``MODULE:APP`` to run an embedded worker inside the server."""
     demo: bool = False

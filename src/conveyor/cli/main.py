@@ -20,6 +20,7 @@ from conveyor.cli.queues import queues_app
 from conveyor.cli.render import event_line
 from conveyor.cli.schedules import schedules_app
 from conveyor.cli.serve import serve
+from conveyor.cli.webhooks import webhooks_app
 from conveyor.domain.errors import ConveyorError
 from conveyor.services.jobs import JobService
 from conveyor.store import DEFAULT_DATABASE_URL
@@ -36,6 +37,7 @@ events_app = typer.Typer(help="The event log.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(queues_app, name="queues")
 app.add_typer(schedules_app, name="schedules")
+app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.command("enqueue")(enqueue)

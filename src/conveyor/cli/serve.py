@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,7 @@ from conveyor.app import Conveyor
 from conveyor.cli.context import console, fail, options
 from conveyor.domain.errors import ConveyorError
 from conveyor.server import Server
+from conveyor.services.live import EndReason
 from conveyor.settings import Settings, load_settings
 from conveyor.store import store_from_url
 
@@ -105,7 +107,22 @@ async def _serve(settings: Settings, worker_app: Conveyor | None, migrate: bool)
         proxy_headers=False,
         lifespan="on",
     )
-    await uvicorn.Server(config).serve()
+    await _Uvicorn(config, server).serve()
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn that ends the live event streams before it waits for open responses to
+    finish: a Server-Sent Events stream never ends by itself, so a stop would hang."""
+
+    def __init__(self, config: uvicorn.Config, conveyor: Server) -> None:
+        super().__init__(config)
+        self.conveyor = conveyor
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """End every live stream, then shut down as uvicorn does."""
+        if self.conveyor.started:
+            self.conveyor.live.end_all(EndReason.SHUTDOWN)
+        await super().shutdown(sockets)
 
 
 async def _check_schema(settings: Settings) -> None:

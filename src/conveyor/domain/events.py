@@ -31,6 +31,7 @@ class EventType(StrEnum):
     QUEUE_CHANGED = "queue.changed"
     SCHEDULE_FIRED = "schedule.fired"
     SCHEDULE_SKIPPED = "schedule.skipped"
+    WEBHOOK_DISABLED = "webhook.disabled"
 
 
 # The event a job's arrival in a state is announced with, for changes that are

@@ -1,6 +1,7 @@
 """Stores: where Conveyor keeps everything. Pick one with :func:`store_from_url`;
 :func:`accounts_for` gives its tenants, users, keys and audit log, :func:`tasks_for`
-its tenants' versioned task settings, :func:`schedules_for` their schedules."""
+its tenants' versioned task settings, :func:`schedules_for` their schedules,
+:func:`webhooks_for` their webhook Subscriptions."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from conveyor.store.protocol import Clock, Store
     from conveyor.store.schedules_protocol import ScheduleStore
     from conveyor.store.tasks_protocol import TaskStore
+    from conveyor.store.webhooks_protocol import WebhookStore
 
 DEFAULT_DATABASE_URL = "sqlite:///conveyor.db"
 
@@ -64,3 +66,10 @@ def schedules_for(store: Store) -> ScheduleStore:
     from conveyor.store.schedules import SqlScheduleStore
 
     return SqlScheduleStore(store)
+
+
+def webhooks_for(store: Store) -> WebhookStore:
+    """The :class:`~conveyor.store.webhooks_protocol.WebhookStore` on ``store``'s database."""
+    from conveyor.store.webhooks import SqlWebhookStore
+
+    return SqlWebhookStore(store)

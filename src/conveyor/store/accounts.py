@@ -49,6 +49,8 @@ _TENANT_DELETES = (
     "delete_tenant_task_versions",
     "delete_tenant_schedule_runs",
     "delete_tenant_schedules",
+    "delete_tenant_webhook_deliveries",
+    "delete_tenant_webhooks",
     "delete_tenant",
 )
 

@@ -56,6 +56,12 @@ DELETE FROM schedule_runs WHERE tenant_id = :tenant_id
 -- name: delete_tenant_schedules
 DELETE FROM schedules WHERE tenant_id = :tenant_id
 
+-- name: delete_tenant_webhook_deliveries
+DELETE FROM webhook_deliveries WHERE tenant_id = :tenant_id
+
+-- name: delete_tenant_webhooks
+DELETE FROM webhooks WHERE tenant_id = :tenant_id
+
 -- name: delete_tenant
 DELETE FROM tenants WHERE id = :tenant_id RETURNING id
 

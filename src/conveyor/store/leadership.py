@@ -1,5 +1,6 @@
-"""Leadership: which process runs the singleton loops (the scheduler) when several
-``serve`` nodes share one database.
+"""Leadership: which process runs the singleton loops (the scheduler, the webhook
+notifier) when several ``serve`` nodes share one database. Each loop has a lock of its
+own (:data:`LOCKS`), so the scheduler and the notifier may lead on different nodes.
 
 PostgreSQL: a session advisory lock held on a connection of its own. The server
 holding it leads; when its process dies the connection closes and the lock goes
@@ -25,6 +26,9 @@ log = logging.getLogger("conveyor.leadership")
 
 # pg_try_advisory_lock takes a bigint; this one is "conveyor" in ASCII, shortened.
 SCHEDULER_LOCK = 0x636F6E7665796F72 & 0x7FFF_FFFF_FFFF_FFFF
+NOTIFIER_LOCK = SCHEDULER_LOCK - 1
+LOCKS = {"scheduler": SCHEDULER_LOCK, "notifier": NOTIFIER_LOCK}
+"""The advisory lock of each singleton loop (its role)."""
 CONNECT_TIMEOUT = 5
 
 
@@ -41,9 +45,10 @@ class Leadership(Protocol):
 class AdvisoryLockLeadership:
     """Leadership by a PostgreSQL session advisory lock on a dedicated connection."""
 
-    def __init__(self, url: str, lock_id: int = SCHEDULER_LOCK) -> None:
+    def __init__(self, url: str, lock_id: int = SCHEDULER_LOCK, role: str = "scheduler") -> None:
         self.url = url
         self.lock_id = lock_id
+        self.role = role
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
         self._held = False
 
@@ -58,11 +63,11 @@ class AdvisoryLockLeadership:
             row = await cursor.fetchone()
             self._held = bool(row and row[0])
             if self._held:
-                log.info("this node now leads the scheduler")
+                log.info("this node now leads the %s", self.role)
             return self._held
         except psycopg.Error as exc:
             if self._held:
-                log.warning("lost the scheduler lead: %s", exc)
+                log.warning("lost the %s lead: %s", self.role, exc)
             await self._drop()
             return False
 
@@ -73,7 +78,7 @@ class AdvisoryLockLeadership:
                 self.url,
                 autocommit=True,
                 connect_timeout=CONNECT_TIMEOUT,
-                application_name=leader_name(),
+                application_name=leader_name(self.role),
             )
         return self._conn
 
@@ -89,18 +94,19 @@ class AdvisoryLockLeadership:
         await self._drop()
 
 
-def leader_name() -> str:
+def leader_name(role: str = "scheduler") -> str:
     """How the lock's connection names itself in ``pg_stat_activity``: an operator
     finds the leading process with ``SELECT application_name FROM pg_locks JOIN
     pg_stat_activity USING (pid) WHERE locktype = 'advisory'``."""
-    return f"conveyor-scheduler:{socket.gethostname()}:{os.getpid()}"
+    return f"conveyor-{role}:{socket.gethostname()}:{os.getpid()}"
 
 
 class FileLockLeadership:
     """Leadership by an exclusive, non-blocking ``flock`` on ``path`` (SQLite)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, role: str = "scheduler") -> None:
         self.path = path
+        self.role = role
         self._fd: int | None = None
 
     async def hold(self) -> bool:
@@ -114,7 +120,9 @@ class FileLockLeadership:
             os.close(fd)
             return False
         self._fd = fd
-        log.info("this process now leads the scheduler (lock %s, pid %d)", self.path, os.getpid())
+        log.info(
+            "this process now leads the %s (lock %s, pid %d)", self.role, self.path, os.getpid()
+        )
         return True
 
     async def release(self) -> None:
@@ -136,11 +144,12 @@ class SoleLeadership:
         """Nothing to give up."""
 
 
-def leadership_for(database_url: str) -> Leadership:
-    """The leadership fitting the database: an advisory lock or a lock file."""
+def leadership_for(database_url: str, role: str = "scheduler") -> Leadership:
+    """The leadership of one singleton loop (``role``, a key of :data:`LOCKS`) fitting
+    the database: an advisory lock or a lock file."""
     if database_url.startswith(("postgresql://", "postgres://")):
-        return AdvisoryLockLeadership(database_url)
+        return AdvisoryLockLeadership(database_url, LOCKS[role], role)
     path = database_url.removeprefix("sqlite:///")
     if path in ("", ":memory:"):
         return SoleLeadership()
-    return FileLockLeadership(f"{path}.scheduler.lock")
+    return FileLockLeadership(f"{path}.{role}.lock", role)

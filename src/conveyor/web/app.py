@@ -12,7 +12,17 @@ from conveyor.server import Server
 from conveyor.web.metrics import MetricsMiddleware
 from conveyor.web.middleware import AuditTrail, BodyLimit, RateLimit
 from conveyor.web.problems import PROBLEM_RESPONSES, install_problem_handlers
-from conveyor.web.routes import accounts, auth, health, jobs, queues, schedules, tasks
+from conveyor.web.routes import (
+    accounts,
+    auth,
+    health,
+    jobs,
+    live,
+    queues,
+    schedules,
+    tasks,
+    webhooks,
+)
 
 API_PREFIX = "/api/v1"
 
@@ -54,7 +64,7 @@ def create_app(
     app.state.server = server
     install_problem_handlers(app)
     app.include_router(health.router)
-    for module in (auth, jobs, queues, tasks, schedules, accounts):
+    for module in (auth, jobs, queues, tasks, schedules, accounts, live, webhooks):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     settings = server.settings
     app.add_middleware(AuditTrail, record=lambda *args: server.audit.record(*args))

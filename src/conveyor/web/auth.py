@@ -6,21 +6,24 @@ OpenAPI page's *Authorize* button signs in with a password (OAuth2 password flow
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
 from conveyor.domain.accounts import Principal, Scope
 from conveyor.server import Server
 from conveyor.services.accounts import AccountService
-from conveyor.services.auth import Unauthenticated
+from conveyor.services.auth import Authenticator, Unauthenticated
 from conveyor.services.jobs import JobService
 from conveyor.services.schedules import ScheduleService
 
 PRINCIPAL_KEY = "conveyor.principal"
 API_KEY_PREFIX = "cvk_"
+QUERY_CREDENTIALS = frozenset({"token", "api_key"})
+"""Query parameters that carry a credential (for clients that cannot send headers)."""
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -38,15 +41,40 @@ async def current_principal(
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
     """The principal behind the request's credentials, or 401."""
-    auth = server_of(request).auth
-    credential = api_key or bearer
+    principal = await principal_for(server_of(request).auth, api_key or bearer)
+    request.scope[PRINCIPAL_KEY] = principal
+    return principal
+
+
+async def principal_for(auth: Authenticator, credential: str | None) -> Principal:
+    """The principal behind an access token or API key; ``Unauthenticated`` if none."""
     if not credential:
         raise Unauthenticated("sign in: send a bearer token or an X-API-Key header")
     if credential.startswith(API_KEY_PREFIX):
-        principal = await auth.principal_from_key(credential)
-    else:
-        principal = await auth.principal_from_token(credential)
-    request.scope[PRINCIPAL_KEY] = principal
+        return await auth.principal_from_key(credential)
+    return await auth.principal_from_token(credential)
+
+
+def redact_credentials(scope: MutableMapping[str, Any]) -> None:
+    """Blank ``?token=`` and ``?api_key=`` in the request's query string, so the access
+    log (which prints the query string) never shows a credential."""
+    pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    if any(name in QUERY_CREDENTIALS for name, _ in pairs):
+        kept = [(n, "redacted" if n in QUERY_CREDENTIALS else v) for n, v in pairs]
+        scope["query_string"] = urlencode(kept).encode("latin-1")
+
+
+async def streaming_reader(
+    request: Request,
+    bearer: Annotated[str | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+    token: Annotated[str | None, Query(description="An access token, for EventSource")] = None,
+) -> Principal:
+    """The caller of a stream, who must read jobs: as :func:`current_principal`, or
+    ``?token=`` (a browser's EventSource cannot send headers)."""
+    redact_credentials(request.scope)
+    principal = await current_principal(request, bearer or token, api_key)
+    principal.require(Scope.JOBS_READ)
     return principal
 
 

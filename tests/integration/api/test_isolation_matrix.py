@@ -32,6 +32,7 @@ MARKERS = (
     "acme-key-77",
     "acme-task-notes-91",
     "acme-schedule-55",
+    "acme-webhook-31",
     "carl@acme.test",
     "alice@acme.test",
 )
@@ -50,6 +51,8 @@ class Acme:
     alice_id: str
     key_id: str
     schedule: int
+    webhook: int
+    delivery: int
     task: str = "acme.report"
     """A task acme stores settings for (a change aims at it)."""
     other_task: str = "acme.visit"
@@ -153,6 +156,23 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/schedules/{schedule_id}/pause"): Case(lambda a: {"schedule_id": a.schedule}),
     ("POST", "/api/v1/schedules/{schedule_id}/resume"): Case(lambda a: {"schedule_id": a.schedule}),
     ("GET", "/api/v1/schedules/{schedule_id}/runs"): Case(lambda a: {"schedule_id": a.schedule}),
+    ("POST", "/api/v1/webhooks"): Case(
+        _none, body=lambda a: {"url": "https://example.com/steal"}, own_only=True
+    ),
+    ("GET", "/api/v1/webhooks"): Case(_none),
+    ("GET", "/api/v1/webhooks/{webhook_id}"): Case(lambda a: {"webhook_id": a.webhook}),
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): Case(
+        lambda a: {"webhook_id": a.webhook},
+        body=lambda a: {"url": "https://evil.test/x", "enabled": False},
+    ),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): Case(lambda a: {"webhook_id": a.webhook}),
+    ("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret"): Case(
+        lambda a: {"webhook_id": a.webhook}
+    ),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): Case(lambda a: {"webhook_id": a.webhook}),
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): Case(
+        lambda a: {"webhook_id": a.webhook, "delivery_id": a.delivery}
+    ),
     ("GET", "/api/v1/workers"): Case(_none),
     ("GET", "/api/v1/events"): Case(_none),
     ("POST", "/api/v1/tenants"): Case(_none, body=lambda a: {"id": "acme", "name": "Hijack"}),
@@ -206,6 +226,9 @@ async def _acme(api: Api, tmp_path: Path) -> Acme:
     """Alice's task settings, jobs (one finished with an artifact), queue, users and key."""
     alice = api.headers["alice"]
     queue = "acme-queue"
+    hook = {"url": "http://127.0.0.1:9/acme-webhook-31", "description": "acme-webhook-31"}
+    webhook = await api.client.post("/api/v1/webhooks", json=hook, headers=alice)
+    assert webhook.status_code == 201, webhook.text
     for task in ("acme.report", "acme.visit"):
         body = {"queue": queue, "description": "acme-task-notes-91"}
         response = await api.client.put(f"/api/v1/tasks/{task}", json=body, headers=alice)
@@ -243,7 +266,22 @@ async def _acme(api: Api, tmp_path: Path) -> Acme:
         alice_id=ids["alice@acme.test"],
         key_id=key.json()["api_key"]["id"],
         schedule=response.json()["id"],
+        webhook=webhook.json()["id"],
+        delivery=await _delivery(api, webhook.json()["id"]),
     )
+
+
+async def _delivery(api: Api, webhook_id: int) -> int:
+    """A delivery of acme's webhook (its address is refused: nothing is dialled)."""
+    notifier = api.server.notifier
+    assert notifier is not None
+    await notifier.run_once()
+    await notifier.drain()
+    path = f"/api/v1/webhooks/{webhook_id}/deliveries"
+    page = await api.client.get(path, headers=api.headers["alice"])
+    assert page.status_code == 200, page.text
+    delivery_id: int = page.json()["items"][0]["id"]
+    return delivery_id
 
 
 async def _finish_with_artifact(api: Api, tmp_path: Path, queue: str) -> int:
@@ -276,7 +314,9 @@ async def _snapshot(api: Api) -> dict[str, Any]:
     keys = await get("/api/v1/api-keys")
     tasks = await get("/api/v1/tasks")
     schedules = await get("/api/v1/schedules")
+    webhooks = await get("/api/v1/webhooks")
     return {
+        "webhooks": [(w["id"], w["url"], w["enabled"], w["updated_at"]) for w in webhooks],
         "schedules": [(s["id"], s["task"], s["enabled"], s["revision"]) for s in schedules],
         "tasks": [(t["name"], t["version"], t["queue"], t["priority"]) for t in tasks],
         "jobs": [(j["id"], j["state"], j["queue"]) for j in jobs["items"]],

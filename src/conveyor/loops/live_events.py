@@ -1,0 +1,46 @@
+"""The EventPoller: the one reader of new events for this process's live clients."""
+
+from __future__ import annotations
+
+from conveyor.loops.base import Loop
+from conveyor.services.live import PAGE, EndReason, Fanout
+from conveyor.store.protocol import Store
+
+
+class EventPoller(Loop):
+    """Follows ``store.list_events`` over all tenants (in commit order) and publishes
+    each new Event to the :class:`~conveyor.services.live.Fanout`."""
+
+    name = "live-events"
+
+    def __init__(self, store: Store, fanout: Fanout, interval: float) -> None:
+        super().__init__(interval)
+        self.store = store
+        self.fanout = fanout
+        self.cursor = 0
+        """The last event read: a position in the store's commit order."""
+
+    async def catch_up(self) -> None:
+        """Move the cursor past every event committed so far, publishing nothing."""
+        await self._read_new(publish=False)
+
+    async def run_once(self) -> int:
+        """Read every event committed since the cursor and publish each."""
+        return await self._read_new(publish=True)
+
+    async def stop(self) -> None:
+        """Stop polling and end every subscription, so streams finish."""
+        await super().stop()
+        self.fanout.end_all(EndReason.SHUTDOWN)
+
+    async def _read_new(self, publish: bool) -> int:
+        handled = 0
+        while True:
+            events = await self.store.list_events(None, self.cursor, PAGE)
+            for event in events if publish else ():
+                self.fanout.publish(event)
+            if events:
+                self.cursor = events[-1].id
+            handled += len(events)
+            if len(events) < PAGE:
+                return handled

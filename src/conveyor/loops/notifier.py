@@ -1,0 +1,251 @@
+"""The Notifier: sends each tenant's events to its webhook Subscriptions, on the node
+that leads (a lock of its own, apart from the scheduler's).
+
+Each round it (1) reads every enabled Subscription's events after its durable cursor
+(``Store.list_events``: committed events in an order where a late commit is never
+skipped) and, in one transaction, makes a delivery of each matching event and moves
+the cursor to the last event read; then (2) starts the due deliveries in the
+background: at most ``per_webhook`` at once per Subscription and ``concurrency`` in
+all, each with a timeout, so a slow or dead receiver holds up only its own. A
+delivery waits while an earlier one of the same job is pending (in order per job).
+A failed attempt is retried on the schedule of :func:`~conveyor.domain.webhooks.next_attempt_at`;
+after ``disable_after`` deliveries failed in a row the Subscription is disabled and a
+``webhook.disabled`` event appended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from conveyor.domain.errors import InvalidInput
+from conveyor.domain.webhooks import (
+    AttemptResult,
+    Delivery,
+    Subscription,
+    matches,
+    next_attempt_at,
+    request_headers,
+    should_disable,
+)
+from conveyor.loops.base import Loop
+from conveyor.net.policy import OutboundPolicy, OutboundRefused
+from conveyor.store.leadership import Leadership
+from conveyor.store.protocol import Store
+from conveyor.store.webhooks_protocol import WebhookStore
+
+if TYPE_CHECKING:
+    from aiohttp.abc import AbstractResolver
+
+log = logging.getLogger("conveyor.notifier")
+
+EVENT_BATCH = 200
+RESPONSE_CAP = 2048
+"""How much of a receiver's response the delivery log keeps."""
+
+
+class Sender(Protocol):
+    """Posts one delivery and says what came back; never raises for the receiver's faults."""
+
+    async def __call__(
+        self, url: str, headers: Mapping[str, str], body: str, time_limit: float
+    ) -> AttemptResult:
+        """POST ``body`` to ``url`` with ``headers``."""
+
+
+class HttpSender:
+    """A :class:`Sender` through the SSRF guard (:class:`conveyor.net.guard.OutboundClient`)."""
+
+    def __init__(self, policy: OutboundPolicy, resolver: AbstractResolver | None = None) -> None:
+        self.policy = policy
+        self.resolver = resolver
+
+    async def __call__(
+        self, url: str, headers: Mapping[str, str], body: str, time_limit: float
+    ) -> AttemptResult:
+        """POST through the guard; a refusal, a timeout or a connection error is the
+        attempt's error (it is retried like a bad status)."""
+        import aiohttp
+
+        from conveyor.net.guard import OutboundClient, OutboundTimeout
+
+        client = OutboundClient(self.policy, resolver=self.resolver, max_body=RESPONSE_CAP)
+        began = time.perf_counter()
+        try:
+            response = await client.request(
+                "POST", url, headers=headers, data=body.encode(), time_limit=time_limit
+            )
+        except (OutboundRefused, InvalidInput) as exc:
+            return AttemptResult(None, _ms_since(began), error=exc.message)
+        except (OutboundTimeout, aiohttp.ClientError, OSError) as exc:
+            return AttemptResult(None, _ms_since(began), error=str(exc) or type(exc).__name__)
+        return AttemptResult(response.status, round(response.elapsed * 1000), response.text())
+
+
+def _ms_since(began: float) -> int:
+    return round((time.perf_counter() - began) * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class NotifierLimits:
+    """How hard the notifier works: concurrency, timeouts, when to give up on a receiver."""
+
+    concurrency: int = 16
+    per_webhook: int = 2
+    timeout: float = 10.0
+    disable_after: int = 10
+    """Deliveries failed in a row (each after a day of retries) that disable a
+    Subscription; 0: never."""
+
+
+class Notifier(Loop):
+    """Turns events into webhook deliveries and sends them, while this node leads."""
+
+    name = "notifier"
+
+    def __init__(
+        self,
+        store: Store,
+        webhooks: WebhookStore,
+        leadership: Leadership,
+        sender: Sender,
+        clock: Callable[[], datetime],
+        interval: float = 1.0,
+        limits: NotifierLimits | None = None,
+        wall: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(interval)
+        self.store = store
+        self.webhooks = webhooks
+        self.leadership = leadership
+        self.sender = sender
+        self.clock = clock
+        self.limits = limits or NotifierLimits()
+        self.wall = wall
+        """Signature timestamps: real time, whatever ``clock`` says (receivers check it)."""
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self.leading = False
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._per_webhook: dict[int, int] = {}
+
+    async def run_once(self) -> int:
+        """Make deliveries of new events and start the due ones (if this node leads);
+        return how many of both."""
+        self.leading = await self.leadership.hold()
+        if not self.leading:
+            return 0
+        subscriptions = await self.webhooks.enabled()
+        made = 0
+        for webhook in subscriptions:
+            made += await self.collect(webhook)
+        started = 0
+        for webhook in subscriptions:
+            started += await self.dispatch(webhook)
+        return made + started
+
+    async def collect(self, webhook: Subscription) -> int:
+        """Make a delivery of each new event ``webhook`` wants; return how many."""
+        made = 0
+        while True:
+            events = await self.store.list_events(webhook.tenant_id, webhook.cursor, EVENT_BATCH)
+            if not events:
+                return made
+            wanted = [e for e in events if matches(webhook.spec, e)]
+            cursor = events[-1].id
+            if not await self.webhooks.record_events(webhook, wanted, cursor, self.clock()):
+                return made  # another node moved the cursor on
+            made += len(wanted)
+            webhook = replace(webhook, cursor=cursor)
+            if len(events) < EVENT_BATCH:
+                return made
+
+    async def dispatch(self, webhook: Subscription) -> int:
+        """Start ``webhook``'s due deliveries as far as the limits allow; return how many."""
+        busy = self._per_webhook.get(webhook.id, 0)
+        room = min(self.limits.per_webhook - busy, self.limits.concurrency - len(self._inflight))
+        if room <= 0:
+            return 0
+        due = await self.webhooks.due(webhook.id, self.clock(), room + busy)
+        fresh = [d for d in due if d.id not in self._inflight][:room]
+        for delivery in fresh:
+            self._start(webhook, delivery)
+        return len(fresh)
+
+    def _start(self, webhook: Subscription, delivery: Delivery) -> None:
+        self._per_webhook[webhook.id] = self._per_webhook.get(webhook.id, 0) + 1
+        task = asyncio.create_task(self._send(webhook, delivery), name=f"webhook-{delivery.id}")
+        self._inflight[delivery.id] = task
+        task.add_done_callback(lambda _: self._finished(webhook.id, delivery.id))
+
+    def _finished(self, webhook_id: int, delivery_id: int) -> None:
+        self._inflight.pop(delivery_id, None)
+        self._per_webhook[webhook_id] -= 1
+        if not self._per_webhook[webhook_id]:
+            del self._per_webhook[webhook_id]
+        self.wake()
+
+    async def _send(self, webhook: Subscription, delivery: Delivery) -> None:
+        try:
+            await self.attempt(webhook, delivery)
+        except Exception:
+            log.exception("webhook %d: delivery %d could not be recorded", webhook.id, delivery.id)
+
+    async def attempt(self, webhook: Subscription, delivery: Delivery) -> AttemptResult:
+        """Send one delivery now and record the outcome (and disable after too many
+        failures in a row)."""
+        signing = webhook.signing_secrets(self.clock())
+        headers = request_headers(signing, delivery.message_id, int(self.wall()), delivery.body)
+        result = await self.sender(webhook.spec.url, headers, delivery.body, self.limits.timeout)
+        now = self.clock()
+        retry_at = None
+        if not result.ok:
+            retry_at = next_attempt_at(delivery.attempts + 1, delivery.window_start, now, self.rng)
+            log.info(
+                "webhook %d: delivery %d attempt %d failed (%s)",
+                webhook.id,
+                delivery.id,
+                delivery.attempts + 1,
+                result.error or f"status {result.status_code}",
+            )
+        failures = await self.webhooks.record_attempt(delivery, result, retry_at, now)
+        if failures is not None and should_disable(failures, self.limits.disable_after):
+            await self._disable(webhook, failures, now)
+        return result
+
+    async def _disable(self, webhook: Subscription, failures: int, now: datetime) -> None:
+        reason = f"{failures} deliveries in a row failed"
+        data = {"webhook_id": webhook.id, "url": webhook.spec.url, "reason": reason}
+        if await self.webhooks.disable(webhook.id, reason, json.dumps(data), now):
+            log.warning("webhook %d disabled: %s", webhook.id, reason)
+
+    async def drain(self) -> None:
+        """Wait for the deliveries in flight (tests; shutdown)."""
+        while self._inflight:
+            await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Stop looping, let the deliveries in flight finish (each has a timeout), and
+        give the lead up so another node takes over at once."""
+        await super().stop()
+        await self.drain()
+        await self.leadership.release()
+
+    async def seconds_to_wait(self) -> float:
+        """Until the earliest due retry, at most ``interval`` (new events are looked for
+        every ``interval``)."""
+        if not self.leading:
+            return self.interval
+        upcoming = await self.webhooks.next_attempt_at()
+        if upcoming is None:
+            return self.interval
+        left = (upcoming - self.clock()).total_seconds()
+        # Due already: in flight, or waiting behind one that is; a finished delivery wakes us.
+        return self.interval if left <= 0 else min(self.interval, left)

@@ -1,0 +1,206 @@
+"""The WebhookStore contract: every case runs on SQLite and on PostgreSQL, with a clock
+the test moves."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from conveyor.domain.accounts import Tenant, TenantStatus
+from conveyor.domain.errors import NotFound
+from conveyor.domain.events import EventType
+from conveyor.domain.jobs import new_job
+from conveyor.domain.webhooks import (
+    AttemptResult,
+    Delivery,
+    DeliveryState,
+    Subscription,
+    SubscriptionSpec,
+)
+from conveyor.store import accounts_for, webhooks_for
+from conveyor.store.protocol import Store
+from conveyor.store.webhooks_protocol import WebhookStore
+from tests.contract.conftest import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+ACME = "acme"
+GLOBEX = "globex"
+START = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+SPEC = SubscriptionSpec(url="http://127.0.0.1:9/hook", event_types=("job.*",))
+OK = AttemptResult(204, 12)
+DOWN = AttemptResult(500, 7, response="down")
+
+
+@pytest.fixture
+async def webhooks(store: Store, clock: FakeClock) -> WebhookStore:
+    """The webhook store, with tenants acme and globex; the clock at START."""
+    clock.now = START
+    accounts = accounts_for(store)
+    for tenant_id in (ACME, GLOBEX):
+        await accounts.create_tenant(
+            Tenant(tenant_id, tenant_id.title(), TenantStatus.ACTIVE, False, clock())
+        )
+    return webhooks_for(store)
+
+
+async def _jobs(store: Store, clock: FakeClock, count: int, tenant: str = ACME) -> None:
+    jobs = [new_job("report.build", {"n": n}, tenant_id=tenant, now=clock()) for n in range(count)]
+    await store.enqueue(jobs)
+
+
+async def _delivering(
+    store: Store, webhooks: WebhookStore, clock: FakeClock, jobs: int
+) -> tuple[Subscription, list[Delivery]]:
+    """A Subscription (all events) and the deliveries of ``jobs`` new jobs, oldest first."""
+    webhook = await webhooks.add(ACME, SubscriptionSpec(url=SPEC.url), "whsec_c2VjcmV0", clock())
+    await _jobs(store, clock, jobs)
+    await _collect(store, webhooks, clock)
+    made = await webhooks.list_deliveries(ACME, webhook.id, 100)
+    return webhook, sorted(made, key=lambda d: d.id)
+
+
+async def _collect(store: Store, webhooks: WebhookStore, clock: FakeClock) -> None:
+    for webhook in await webhooks.enabled():
+        events = await store.list_events(webhook.tenant_id, webhook.cursor)
+        if events:
+            assert await webhooks.record_events(webhook, events, events[-1].id, clock())
+
+
+async def test_a_subscription_starts_after_the_tenants_latest_event(
+    store: Store, webhooks: WebhookStore, clock: FakeClock
+) -> None:
+    await _jobs(store, clock, 2)
+    webhook = await webhooks.add(ACME, SPEC, "whsec_c2VjcmV0", clock())
+    assert webhook.cursor == (await store.list_events(ACME))[-1].id
+    assert await webhooks.get(ACME, webhook.id) == webhook
+    assert await webhooks.list_webhooks(ACME) == [webhook]
+    assert await webhooks.list_webhooks(GLOBEX) == []
+
+
+async def test_another_tenant_can_neither_read_nor_change_a_subscription(
+    webhooks: WebhookStore, clock: FakeClock
+) -> None:
+    webhook = await webhooks.add(ACME, SPEC, "whsec_c2VjcmV0", clock())
+    with pytest.raises(NotFound):
+        await webhooks.get(GLOBEX, webhook.id)
+    with pytest.raises(NotFound):
+        await webhooks.update(GLOBEX, webhook.id, SPEC, clock())
+    with pytest.raises(NotFound):
+        await webhooks.delete(GLOBEX, webhook.id)
+    with pytest.raises(NotFound):
+        await webhooks.rotate(GLOBEX, webhook.id, "whsec_bmV3", clock(), clock())
+    assert await webhooks.get(ACME, webhook.id) == webhook
+
+
+async def test_rotation_keeps_the_old_secret_until_the_overlap_ends(
+    webhooks: WebhookStore, clock: FakeClock
+) -> None:
+    webhook = await webhooks.add(ACME, SPEC, "whsec_b2xk", clock())
+    until = clock() + timedelta(hours=24)
+    rotated = await webhooks.rotate(ACME, webhook.id, "whsec_bmV3", until, clock())
+    assert (rotated.secret, rotated.previous_secret) == ("whsec_bmV3", "whsec_b2xk")
+    assert rotated.signing_secrets(clock()) == ["whsec_bmV3", "whsec_b2xk"]
+    assert rotated.signing_secrets(until) == ["whsec_bmV3"]
+
+
+async def test_events_become_deliveries_once_and_the_cursor_moves_on(
+    store: Store, webhooks: WebhookStore, clock: FakeClock
+) -> None:
+    webhook = await webhooks.add(ACME, SPEC, "whsec_c2VjcmV0", clock())
+    await _jobs(store, clock, 3)
+    await _jobs(store, clock, 1, tenant=GLOBEX)
+    events = await store.list_events(ACME, webhook.cursor)
+    assert await webhooks.record_events(webhook, events, events[-1].id, clock())
+    # A second round read from the old position changes nothing.
+    assert not await webhooks.record_events(webhook, events, events[-1].id, clock())
+    assert (await webhooks.get(ACME, webhook.id)).cursor == events[-1].id
+    log = await webhooks.list_deliveries(ACME, webhook.id, 10)
+    assert [d.event_id for d in log] == [e.id for e in reversed(events)]
+    assert all(d.state is DeliveryState.PENDING and d.attempts == 0 for d in log)
+    body = json.loads(log[-1].body)
+    assert body["id"] == events[0].id and body["tenant"] == ACME
+    assert await webhooks.list_deliveries(GLOBEX, webhook.id, 10) == []
+
+
+async def test_a_later_delivery_of_a_job_waits_for_the_earlier_one(
+    store: Store, webhooks: WebhookStore, clock: FakeClock
+) -> None:
+    webhook = await webhooks.add(ACME, SubscriptionSpec(url=SPEC.url), "whsec_c2VjcmV0", clock())
+    await _jobs(store, clock, 1)
+    [job] = await store.claim(ACME, "default", "w1", 1, 60.0)
+    await _collect(store, webhooks, clock)
+    first, second = sorted(await webhooks.list_deliveries(ACME, webhook.id, 10), key=lambda d: d.id)
+    assert first.job_id == second.job_id == job.id
+    assert [d.id for d in await webhooks.due(webhook.id, clock(), 10)] == [first.id]
+    await webhooks.record_attempt(first, DOWN, clock() + timedelta(seconds=5), clock())
+    assert await webhooks.due(webhook.id, clock(), 10) == []  # first waits, second behind it
+    await webhooks.record_attempt(first, OK, None, clock())
+    assert [d.id for d in await webhooks.due(webhook.id, clock(), 10)] == [second.id]
+    assert await webhooks.next_attempt_at() == clock()
+
+
+async def test_failures_in_a_row_are_counted_and_a_success_resets_them(
+    store: Store, webhooks: WebhookStore, clock: FakeClock
+) -> None:
+    webhook, (one, two, three) = await _delivering(store, webhooks, clock, 3)
+    assert await webhooks.record_attempt(one, DOWN, None, clock()) == 1
+    assert await webhooks.record_attempt(two, DOWN, None, clock()) == 2
+    assert await webhooks.record_attempt(three, OK, None, clock()) is None
+    assert (await webhooks.get(ACME, webhook.id)).failures == 0
+    failed = [d for d in await webhooks.list_deliveries(ACME, webhook.id, 10) if d.id == one.id]
+    assert failed[0].state is DeliveryState.FAILED and failed[0].status_code == 500
+    assert failed[0].attempts == 1 and failed[0].response == "down"
+
+
+async def test_disabling_appends_one_event(
+    store: Store, webhooks: WebhookStore, clock: FakeClock
+) -> None:
+    webhook = await webhooks.add(ACME, SPEC, "whsec_c2VjcmV0", clock())
+    data = json.dumps({"webhook_id": webhook.id})
+    assert await webhooks.disable(webhook.id, "10 in a row", data, clock())
+    assert not await webhooks.disable(webhook.id, "10 in a row", data, clock())
+    disabled = await webhooks.get(ACME, webhook.id)
+    assert not disabled.spec.enabled and disabled.disabled_reason == "10 in a row"
+    events = [e for e in await store.list_events(ACME) if e.type == EventType.WEBHOOK_DISABLED]
+    assert [e.data for e in events] == [{"webhook_id": webhook.id}]
+    assert await webhooks.enabled() == []
+    enabled = await webhooks.update(ACME, webhook.id, SPEC, clock())
+    assert enabled.spec.enabled and enabled.disabled_reason == ""
+
+
+async def test_a_delivery_is_sent_again_on_request(
+    store: Store, webhooks: WebhookStore, clock: FakeClock
+) -> None:
+    webhook, [delivery] = await _delivering(store, webhooks, clock, 1)
+    await webhooks.record_attempt(delivery, OK, None, clock())
+    clock.advance(60)
+    again = await webhooks.redeliver(ACME, webhook.id, delivery.id, clock())
+    assert again.state is DeliveryState.PENDING and again.window_start == clock()
+    assert again.attempts == 1 and again.message_id == delivery.message_id
+    with pytest.raises(NotFound):
+        await webhooks.redeliver(GLOBEX, webhook.id, delivery.id, clock())
+
+
+async def test_deleting_a_tenant_deletes_its_webhooks(
+    store: Store, webhooks: WebhookStore, clock: FakeClock
+) -> None:
+    webhook, _ = await _delivering(store, webhooks, clock, 1)
+    await accounts_for(store).delete_tenant(ACME)
+    assert await webhooks.list_webhooks(ACME) == []
+    assert await webhooks.list_deliveries(ACME, webhook.id, 10) == []
+
+
+async def test_changing_an_enabled_subscription_keeps_its_failures(
+    store: Store, webhooks: WebhookStore, clock: FakeClock
+) -> None:
+    webhook, [delivery] = await _delivering(store, webhooks, clock, 1)
+    await webhooks.record_attempt(delivery, DOWN, None, clock())
+    described = replace(webhook.spec, description="renamed")
+    assert (await webhooks.update(ACME, webhook.id, described, clock())).failures == 1
+    paused = await webhooks.update(ACME, webhook.id, replace(described, enabled=False), clock())
+    assert paused.failures == 1
+    assert (await webhooks.update(ACME, webhook.id, described, clock())).failures == 0
