@@ -311,6 +311,7 @@ async def test_overlap_queue_starts_the_held_firing_when_the_last_job_ends(
     assert await loop.run_once() == 0
     held = await schedules.get(ACME, made.id)
     assert held.pending == (START + timedelta(minutes=2),)
+    assert await schedules.due(clock(), 10) == []  # nothing to do while the job runs
     await store.cancel_job(ACME, claimed.id, "done with it")
     clock.advance(5)
     assert await loop.run_once() == 1
@@ -400,3 +401,20 @@ async def test_the_calendar_lists_past_runs_and_planned_ones(
     small = await svc.calendar(START, START + timedelta(hours=2), limit=3)
     assert small.truncated
     assert len(small.occurrences) == 3
+
+
+async def test_a_one_off_that_fired_can_still_be_paused_and_renamed(
+    store: Store, schedules: ScheduleStore, clock: FakeClock
+) -> None:
+    svc = service(schedules, clock)
+    made = await svc.create(
+        schedule_spec("once", once(START + timedelta(minutes=5)), "report.build")
+    )
+    clock.advance(5 * 60)
+    assert await scheduler(store, schedules, clock).run_once() == 1
+    paused = await svc.set_enabled(made.id, False)
+    assert not paused.spec.enabled
+    renamed = await svc.update(made.id, {"description": "done"})
+    assert renamed.spec.description == "done"
+    with pytest.raises(InvalidInput, match="at: is in the past"):
+        await svc.update(made.id, {"timing": once(START + timedelta(minutes=1))})

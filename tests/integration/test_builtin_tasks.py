@@ -412,6 +412,23 @@ async def test_only_owners_admins_and_admin_keys_may_create_shell_jobs(shell_api
     assert (await api.call("POST", "/api/v1/jobs", "dave", json=http_job)).status_code == 201
 
 
+async def test_running_a_shell_job_again_takes_the_right_to_create_one(shell_api: Api) -> None:
+    api = shell_api
+    body = {"email": "dave@acme.test", "role": "member", "password": PASSWORD}
+    assert (await api.call("POST", "/api/v1/users", "alice", json=body)).status_code == 201
+    api.headers["dave"] = await api.login("dave@acme.test")
+    job = (await api.call("POST", "/api/v1/jobs", "alice", json=SHELL_JOB)).json()
+    cancelled = await api.call("POST", f"/api/v1/jobs/{job['id']}/cancel", "alice")
+    assert cancelled.status_code == 200, cancelled.text
+    refused = await api.call("POST", f"/api/v1/jobs/{job['id']}/retry", "dave")
+    assert refused.status_code == 403, refused.text
+    bulk = await api.call("POST", "/api/v1/jobs/bulk/retry", "dave", json={"task": "shell"})
+    assert bulk.status_code == 200, bulk.text
+    assert bulk.json()["changed"] == []
+    again = await api.call("POST", f"/api/v1/jobs/{job['id']}/retry", "alice")
+    assert again.status_code == 200, again.text
+
+
 async def _key(api: Api, scopes: list[str]) -> dict[str, str]:
     made = await api.call("POST", "/api/v1/api-keys", "alice", json={"name": "k", "scopes": scopes})
     assert made.status_code == 201, made.text

@@ -24,7 +24,9 @@ from conveyor.domain.timing import Timing, check_moment
 DEFAULT_MISFIRE_GRACE = timedelta(seconds=60)
 """A fire time this late still counts as on time (a short restart is not downtime)."""
 DEFAULT_CATCHUP_LIMIT = 100
-MAX_SCAN = 100_000
+SCAN_FACTOR = 2
+"""Walk at most this many catch-up limits of fire times one by one; further behind,
+look back from now instead (each step re-reads the cron expression)."""
 MAX_CATCHUP_LIMIT = 10_000
 MAX_JITTER_SECONDS = 3600.0
 MAX_DESCRIPTION = 1000
@@ -222,30 +224,31 @@ def _due_times(schedule: Schedule, now: datetime) -> tuple[list[datetime], datet
     limit: older ones are forgotten, not even recorded), and the first one after ``now``.
 
     Far behind (an every-second schedule after a day down) the walk stops after
-    ``MAX_SCAN`` fire times and restarts just far enough before ``now`` to find the
-    latest ones.
+    ``SCAN_FACTOR`` catch-up limits of fire times and looks back from ``now`` instead.
     """
     spec = schedule.spec
     due: deque[datetime] = deque(maxlen=spec.catchup_limit)
     current = schedule.next_fire_at
-    for _ in range(MAX_SCAN):
+    for _ in range(SCAN_FACTOR * spec.catchup_limit):
         if current is None or current > now:
             return list(due), current
         due.append(current)
         current = spec.within_dates(spec.timing.next_after(current))
-    return _latest_due(spec, due[-1], now)
+    return _latest_due(spec, due, now)
 
 
 def _latest_due(
-    spec: ScheduleSpec, last: datetime, now: datetime
+    spec: ScheduleSpec, walked: deque[datetime], now: datetime
 ) -> tuple[list[datetime], datetime | None]:
-    """The latest ``catchup_limit`` fire times after ``last`` up to ``now``: look back
-    from ``now`` over a window that doubles until it holds enough of them (or reaches
-    ``last``), so a schedule with idle hours or days is served too."""
+    """The latest ``catchup_limit`` fire times up to ``now``, after those ``walked``
+    already: look back from ``now`` over a window that doubles until it holds enough
+    of them (or reaches the walk's end, whose times then count too), so a schedule with
+    idle hours or days is served as well."""
+    last = walked[-1]
     span = timedelta(seconds=spec.catchup_limit + 1)
     while True:
         restart = max(last, now - span)
-        due: deque[datetime] = deque(maxlen=spec.catchup_limit)
+        due = deque(walked if restart == last else (), maxlen=spec.catchup_limit)
         current = spec.within_dates(spec.timing.next_after(restart))
         while current is not None and current <= now:
             due.append(current)

@@ -15,7 +15,7 @@ import json
 import random
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -72,8 +72,8 @@ class Subscription:
     id: int
     tenant_id: str
     spec: SubscriptionSpec
-    secret: str
-    previous_secret: str | None
+    secret: str = field(repr=False)
+    previous_secret: str | None = field(repr=False)
     previous_secret_until: datetime | None
     cursor: int
     """The id of the last event looked at (see docs/webhooks.md, "Cursor")."""

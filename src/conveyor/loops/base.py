@@ -51,17 +51,21 @@ class Loop(ABC):
 
     async def _forever(self) -> None:
         while not self._stop.is_set():
+            failed = True
             try:
                 await self.run_once()
+                failed = False
             except ConveyorError as exc:
                 log.warning("%s: %s", self.name, exc.message)
             except Exception:
                 log.exception("%s failed; trying again in %.1f s", self.name, self.interval)
-            await self._rest()
+            await self._rest(failed)
 
-    async def _rest(self) -> None:
+    async def _rest(self, failed: bool) -> None:
+        """Rest until work is due; after a failed round, the whole interval (the work
+        that failed is still due, and asking at once would spin)."""
         try:
-            seconds = await self.seconds_to_wait()
+            seconds = self.interval if failed else await self.seconds_to_wait()
         except Exception:
             log.exception("%s: cannot tell when work is due", self.name)
             seconds = self.interval

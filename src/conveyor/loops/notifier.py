@@ -222,7 +222,8 @@ class Notifier(Loop):
 
     async def _disable(self, webhook: Subscription, failures: int, now: datetime) -> None:
         reason = f"{failures} deliveries in a row failed"
-        data = {"webhook_id": webhook.id, "url": webhook.spec.url, "reason": reason}
+        # No URL: hook URLs often carry a token, and members read the tenant's events.
+        data = {"webhook_id": webhook.id, "reason": reason}
         if await self.webhooks.disable(webhook.id, reason, json.dumps(data), now):
             log.warning("webhook %d disabled: %s", webhook.id, reason)
 

@@ -15,7 +15,7 @@ from typing import Any
 from conveyor.domain.accounts import Principal, Scope
 from conveyor.domain.errors import InvalidInput
 from conveyor.domain.schedules import ScheduleSpec, schedule_spec
-from conveyor.domain.timing import Timing, cron, every, parse_interval
+from conveyor.domain.timing import Timing, timing_from
 from conveyor.runtime.registry import Handler, TaskRegistry
 from conveyor.services.schedules import ScheduleService, SyncReport
 from conveyor.store import schedules_for
@@ -24,11 +24,9 @@ from conveyor.store.protocol import Store
 
 def periodic_timing(cron_expression: str | None, interval: float | str | None, tz: str) -> Timing:
     """The timing of a declaration: exactly one of a cron expression or an interval."""
-    if cron_expression is not None and interval is None:
-        return cron(cron_expression, tz)
-    if cron_expression is not None or interval is None:
+    if (cron_expression is None) == (interval is None):
         raise InvalidInput("periodic", "give exactly one of cron= or every=")
-    return every(parse_interval(interval) if isinstance(interval, str) else interval, timezone=tz)
+    return timing_from({"cron": cron_expression, "interval": interval}, tz)
 
 
 def declare(

@@ -190,8 +190,10 @@ class JobService:
         return await self.store.edit_job(self.tenant_id, job_id, edit)
 
     async def retry(self, job_id: int) -> Job:
-        """Run a finished job again with its task's current version; its history is kept."""
+        """Run a finished job again with its task's current version; its history is kept.
+        Running a ``shell`` job again takes the same right as creating one."""
         job = await self.get(job_id)
+        check_shell_job(job.task, enabled=self.shell_tasks, allowed=self.may_run_shell)
         version = await self.catalog.current(self.tenant_id, job.task) if self.catalog else None
         return await self.store.retry_job(
             self.tenant_id, job_id, version.version if version else None
@@ -208,7 +210,7 @@ class JobService:
         for job in matched:
             try:
                 await act(job.id)
-            except Conflict:
+            except (Conflict, PermissionDenied, InvalidInput):
                 result.skipped.append(job.id)
             else:
                 result.changed.append(job.id)

@@ -31,6 +31,8 @@ from conveyor.services.jobs import JobService
 T = TypeVar("T")
 
 PAGE = 500
+MAX_EVENT_ID = 2**63 - 1
+"""The largest id a store can hold (a bigint); a larger cursor is bad input."""
 """Events read from the store per query (poller and replay)."""
 JOB_CACHE = 1_000
 """Jobs remembered per feed for filtering (queue, task, assignee) before forgetting all."""
@@ -97,8 +99,8 @@ def event_cursor(value: Any) -> int | None:
         cursor = int(value)
     except (TypeError, ValueError):
         raise InvalidInput("last_event_id", "must be an event id (an integer)") from None
-    if cursor < 0:
-        raise InvalidInput("last_event_id", "must not be negative")
+    if not 0 <= cursor <= MAX_EVENT_ID:
+        raise InvalidInput("last_event_id", f"must be an event id from 0 to {MAX_EVENT_ID}")
     return cursor
 
 

@@ -129,12 +129,22 @@ class ScheduleService:
         self._changed()
         return schedule
 
-    def _first_fire(self, spec: ScheduleSpec) -> datetime | None:
-        now = self.clock()
-        first = spec.first_fire_after(now)
-        if first is None and spec.timing.kind is TimingKind.ONCE:
+    def _first_fire(self, spec: ScheduleSpec, new_timing: bool = True) -> datetime | None:
+        """The first fire time from now; a one-off given a time already past is refused
+        (one that simply fired already, being paused or renamed, is not)."""
+        first = spec.first_fire_after(self.clock())
+        if first is None and new_timing and spec.timing.kind is TimingKind.ONCE:
             raise InvalidInput("at", "is in the past")
         return first
+
+    async def _store(
+        self, current: Schedule, spec: ScheduleSpec, source: ScheduleSource
+    ) -> Schedule:
+        """Replace ``current``'s definition with ``spec`` and wake the scheduler."""
+        first = self._first_fire(spec, new_timing=spec.timing != current.spec.timing)
+        updated = await self.store.update(current, spec, source, first, self.clock())
+        self._changed()
+        return updated
 
     async def get(self, schedule_id: int) -> Schedule:
         """One schedule."""
@@ -177,11 +187,7 @@ class ScheduleService:
         self._may_run(spec)
         if spec == current.spec:
             return current
-        updated = await self.store.update(
-            current, spec, current.source, self._first_fire(spec), self.clock()
-        )
-        self._changed()
-        return updated
+        return await self._store(current, spec, current.source)
 
     async def set_enabled(self, schedule_id: int, enabled: bool) -> Schedule:
         """Pause (``False``) or resume a schedule. Resuming starts from now: fire times
@@ -190,12 +196,11 @@ class ScheduleService:
         current = await self.store.get(self.tenant_id, schedule_id)
         if current.spec.enabled == enabled:
             return current
-        spec = change_spec(current.spec, {"enabled": enabled})
-        updated = await self.store.update(
-            current, spec, current.source, self._first_fire(spec), self.clock()
+        if enabled:  # resuming starts jobs again: the caller must be allowed to make them
+            self._may_run(current.spec)
+        return await self._store(
+            current, change_spec(current.spec, {"enabled": enabled}), current.source
         )
-        self._changed()
-        return updated
 
     async def delete(self, schedule_id: int) -> None:
         """Delete a schedule and its run history (its jobs stay)."""
@@ -267,17 +272,13 @@ class ScheduleService:
         """
         self._may(Scope.JOBS_WRITE)
         report = SyncReport([], [], [], [])
+        stored = {s.name: s for s in await self.store.list_schedules(self.tenant_id)}
         for spec in specs:
-            current = await self.store.find(self.tenant_id, spec.name)
+            current = stored.get(spec.name)
             if current is None:
-                await self.store.add(
-                    self.tenant_id,
-                    spec,
-                    ScheduleSource.CODE,
-                    "code",
-                    spec.first_fire_after(self.clock()),
-                    self.clock(),
-                )
+                now = self.clock()
+                first = spec.first_fire_after(now)
+                await self.store.add(self.tenant_id, spec, ScheduleSource.CODE, "code", first, now)
                 report.created.append(spec.name)
             elif current.source is not ScheduleSource.CODE:
                 log.warning("schedule %r exists and was not made in code: left alone", spec.name)
@@ -287,11 +288,9 @@ class ScheduleService:
             else:
                 # A pause made through the API survives a restart.
                 kept = change_spec(spec, {"enabled": current.spec.enabled})
-                await self.store.update(
-                    current, kept, ScheduleSource.CODE, self._first_fire(kept), self.clock()
-                )
+                await self._store(current, kept, ScheduleSource.CODE)
                 report.updated.append(spec.name)
-        if report.created or report.updated:
+        if report.created:
             self._changed()
         return report
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from conveyor.domain.errors import Conflict, NotFound
@@ -25,13 +25,11 @@ from conveyor.domain.schedules import (
     ScheduleSource,
     ScheduleSpec,
 )
-from conveyor.domain.timing import Timing, TimingKind
+from conveyor.domain.timing import LAST_MOMENT, Timing, TimingKind
 from conveyor.store.protocol import SqlSteps, Store
 from conveyor.store.queries import load_portable
 
 Row = dict[str, Any]
-
-FAR_FUTURE = datetime(3000, 1, 1, tzinfo=UTC)
 
 
 class SqlScheduleStore:
@@ -191,7 +189,7 @@ class SqlScheduleStore:
             "list_runs",
             tenant_id=tenant_id,
             schedule_id=schedule_id,
-            before=before or FAR_FUTURE,
+            before=before or LAST_MOMENT,
             limit=limit,
         )
         return [self._run(row) for row in found]

@@ -40,16 +40,24 @@ SELECT * FROM schedules WHERE tenant_id = :tenant_id ORDER BY name
 DELETE FROM schedules WHERE tenant_id = :tenant_id AND id = :id RETURNING id
 
 -- name: due_schedules
--- Every tenant's: the scheduler serves them all. previous_running says whether the
--- schedule's last job has not finished, for the overlap policy.
+-- Every tenant's: the scheduler serves them all. A schedule is due at its fire time, or
+-- when it holds waiting runs and its last job has finished (while that job runs there
+-- is nothing to do for it). previous_running says whether that job is unfinished, for
+-- the overlap policy. Waiting-only schedules (no next fire time) come last.
 SELECT s.*,
        CASE WHEN EXISTS (SELECT 1 FROM jobs AS j
                          WHERE j.id = s.last_job_id
                            AND j.state IN ('scheduled', 'available', 'running', 'retryable'))
             THEN 1 ELSE 0 END AS previous_running
 FROM schedules AS s
-WHERE s.enabled AND (s.next_fire_at <= :now OR s.pending <> '[]')
-ORDER BY s.next_fire_at
+WHERE s.enabled
+  AND (s.next_fire_at <= :now
+       OR (s.pending <> '[]'
+           AND NOT EXISTS (SELECT 1 FROM jobs AS j
+                           WHERE j.id = s.last_job_id
+                             AND j.state IN ('scheduled', 'available', 'running',
+                                             'retryable'))))
+ORDER BY s.next_fire_at IS NULL, s.next_fire_at
 LIMIT :limit
 
 -- name: next_fire_at

@@ -30,6 +30,8 @@ from conveyor.domain.schedules import (
     schedule_spec,
 )
 from conveyor.domain.timing import (
+    EPOCH,
+    LAST_MOMENT,
     TIMING_CHOICES,
     Timing,
     TimingKind,
@@ -45,14 +47,11 @@ DEFAULT_TIMEZONE = "UTC"
 PREVIEW_NAME = "preview"
 """The name and task a preview without them is checked with."""
 
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(3000, 1, 1, tzinfo=UTC)
-
 
 def _in_range(value: datetime) -> datetime:
     """Refuse a zoned date-time outside 1970-2999: near the ends of ``datetime``'s
     range, moving it to UTC or stepping a timing past it overflows."""
-    if value.tzinfo is not None and not EARLIEST <= value < LATEST:
+    if value.tzinfo is not None and not EPOCH <= value < LAST_MOMENT:
         raise PydanticCustomError("date_range", "must be a date-time from 1970 to 2999")
     return value
 

@@ -202,8 +202,9 @@ async def events_stream(
     filters = EventFilter.from_mapping(
         {"queue": queue, "task": task, "job_id": job_id, "types": types}
     )
+    cursor = event_cursor(last_event_header or last_event_id)  # before it subscribes
     feed = LiveFeed(server.live, server.jobs_for(principal), filters)
-    feed.resume_after(event_cursor(last_event_header or last_event_id))
+    feed.resume_after(cursor)
     return StreamingResponse(
         _sse(feed, server.settings.live_keepalive_seconds),
         media_type="text/event-stream",
