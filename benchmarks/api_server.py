@@ -110,15 +110,19 @@ async def create_api_key(base_url: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def api_server(store: str) -> AsyncIterator[RunningServer]:
-    """A fresh database of ``store`` ("sqlite" or "postgres") and a server on it."""
+async def api_server(
+    store: str, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[RunningServer]:
+    """A fresh database of ``store`` ("sqlite" or "postgres") and a server on it, with
+    ``extra_env`` added to its settings."""
     logs = Path(tempfile.mkdtemp(prefix=f"bench-api-{store}-"))
     try:
         async with fresh_database(f"api-{store}", store == "postgres") as url:
             upgrade(url)
             port = free_port()
             command = [str(BIN / "conveyor"), "--database-url", url, "serve", "--port", str(port)]
-            process = WorkerProcess(command, server_env(), logs / "server.log")
+            env = server_env() | (extra_env or {})
+            process = WorkerProcess(command, env, logs / "server.log")
             base_url = f"http://127.0.0.1:{port}"
             process.start()
             try:

@@ -99,9 +99,11 @@ def _truncate(url: str) -> None:
         tables = (
             "jobs, job_attempts, events, artifacts, queues, workers, "
             "memberships, refresh_tokens, api_keys, users, audit_log, signing_keys, task_versions, "
-            "schedule_runs, schedules, webhook_deliveries, webhooks"
+            "schedule_runs, schedules, webhook_deliveries, webhooks, hook_receipts, "
+            "incoming_hooks, mail_outbox, mail_rules, mail_preferences, amqp_routes, amqp_cursor"
         )
         conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        conn.execute("UPDATE mail_cursor SET last_event_id = 0")
         conn.execute("DELETE FROM tenants WHERE id <> 'default'")
         conn.execute(
             "INSERT INTO tenants (id, name) VALUES ('default', 'Default') ON CONFLICT DO NOTHING"

@@ -13,32 +13,53 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from conveyor.amqp.bridge import AmqpBridge
+from conveyor.amqp.routes import AmqpRouteService, reserved_queues
 from conveyor.app import Conveyor
 from conveyor.builtins.catalog import may_run_shell
 from conveyor.domain.accounts import Principal
+from conveyor.domain.hooks import parse_networks
 from conveyor.domain.jobs import utcnow
 from conveyor.loops.auditor import AuditFlusher
 from conveyor.loops.base import Loop
+from conveyor.loops.hook_pruner import ReceiptPruner
 from conveyor.loops.live_events import EventPoller
-from conveyor.loops.notifier import HttpSender, Notifier, NotifierLimits
+from conveyor.loops.mailer import Mailer, MailerLimits
+from conveyor.loops.notifier import Notifier, NotifierLimits
 from conveyor.loops.pruner import Pruner
 from conveyor.loops.rescuer import Rescuer
 from conveyor.loops.scheduler import Scheduler
+from conveyor.mail.rendering import Renderer
+from conveyor.mail.smtp import SmtpTransport, smtp_config
 from conveyor.metrics import Metrics
 from conveyor.net.policy import OutboundPolicy
+from conveyor.net.webhook_sender import HttpSender
 from conveyor.runtime.worker import Worker
 from conveyor.services.accounts import AccountService
 from conveyor.services.audit import AuditLog
 from conveyor.services.auth import Authenticator, Passwords, TokenSigner
+from conveyor.services.hooks import HookReceiver, HookService
 from conveyor.services.jobs import JobService
 from conveyor.services.live import Fanout
+from conveyor.services.mail import MailService
 from conveyor.services.schedules import ScheduleService
 from conveyor.services.tasks import TaskCatalog, TaskService
 from conveyor.services.webhooks import WebhookService
 from conveyor.settings import Settings
-from conveyor.store import accounts_for, schedules_for, store_from_url, tasks_for, webhooks_for
+from conveyor.store import (
+    accounts_for,
+    amqp_for,
+    hooks_for,
+    mail_for,
+    schedules_for,
+    store_from_url,
+    tasks_for,
+    webhooks_for,
+)
 from conveyor.store.accounts_protocol import AccountStore
+from conveyor.store.hooks_protocol import HookStore
 from conveyor.store.leadership import leadership_for
+from conveyor.store.mail_protocol import MailStore
 from conveyor.store.protocol import Store
 from conveyor.store.schedules_protocol import ScheduleStore
 from conveyor.store.webhooks_protocol import WebhookStore
@@ -71,7 +92,13 @@ class Server:
     schedule_store: ScheduleStore = field(init=False)
     scheduler: Scheduler | None = field(init=False, default=None)
     webhook_store: WebhookStore = field(init=False)
+    hook_store: HookStore = field(init=False)
+    receiver: HookReceiver = field(init=False)
+    """Receives requests at incoming hooks' URLs (built once, at start)."""
     notifier: Notifier | None = field(init=False, default=None)
+    mail_store: MailStore = field(init=False)
+    mailer: Mailer | None = field(init=False, default=None)
+    amqp: AmqpBridge | None = field(init=False, default=None)
     live: Fanout = field(init=False)
     metrics: Metrics = field(init=False, default_factory=Metrics)
     first_login: FirstLogin | None = field(init=False, default=None)
@@ -102,6 +129,14 @@ class Server:
                 AUDIT_PRUNE_INTERVAL,
             ),
         ]
+        self._loops.append(
+            ReceiptPruner(
+                self.hook_store,
+                timedelta(days=settings.hook_retention_days),
+                self.now,
+                self.receiver.enqueue_lost,
+            )
+        )
         self.live = Fanout(settings.live_max_queued)
         poller = EventPoller(self.store, self.live, settings.live_poll_interval)
         await poller.catch_up()
@@ -119,14 +154,24 @@ class Server:
         if settings.webhooks:
             self.notifier = self._notifier()
             self._loops.append(self.notifier)
+        if settings.smtp_host:
+            self.mailer = self._mailer()
+            self._loops.append(self.mailer)
         for loop in self._loops:
             loop.start()
         self.worker_app = self._embedded_app()
         self._start_worker(self.worker_app)
+        if settings.amqp_url is not None:
+            self.amqp = AmqpBridge(
+                settings, self.store, amqp_for(self.store), self._system_jobs, self.now
+            )
+            self.amqp.start()
         self.started = True
 
     async def stop(self) -> None:
         """Drain the embedded worker, stop the loops, close the store."""
+        if self.amqp is not None:
+            await self.amqp.stop()
         self._worker_stop.set()
         if self._worker_task is not None:
             with contextlib.suppress(Exception):
@@ -153,6 +198,7 @@ class Server:
             catalog=self.task_catalog,
             shell_tasks=self.settings.shell_tasks,
             may_run_shell=may_run_shell(principal),
+            created_by=principal.email,
         )
         if tasks is not None:
             service.tasks = tasks
@@ -170,7 +216,61 @@ class Server:
 
     def webhooks_for(self, principal: Principal) -> WebhookService:
         """The webhook use cases as ``principal`` may use them."""
-        return WebhookService(self.webhook_store, principal, self.now, self._webhooks_changed)
+        return WebhookService(
+            self.webhook_store,
+            principal,
+            self.now,
+            self._webhooks_changed,
+            self._webhook_sender() if self.settings.webhooks else None,
+            self.settings.webhook_timeout_seconds,
+        )
+
+    def _webhook_sender(self) -> HttpSender:
+        return HttpSender(OutboundPolicy.from_entries(self.settings.http_allow))
+
+    def amqp_routes_for(self, principal: Principal) -> AmqpRouteService:
+        """The RabbitMQ route use cases as ``principal`` may use them."""
+        on_change = self.amqp.routes_changed if self.amqp is not None else None
+        reserved = reserved_queues(
+            self.settings.amqp_dead_letter_exchange, self.settings.amqp_events_exchange
+        )
+        return AmqpRouteService(
+            amqp_for(self.store),
+            principal,
+            self.now,
+            on_change,
+            reserved,
+            bridge_running=self.amqp is not None,
+        )
+
+    def hooks_for(self, principal: Principal) -> HookService:
+        """The incoming hook use cases as ``principal`` may use them."""
+        return HookService(self.hook_store, principal, self.now, self.jobs_for(principal))
+
+    def hook_receiver(self) -> HookReceiver:
+        """Receives requests at incoming hooks' URLs (enqueueing as the server does)."""
+        return self.receiver
+
+    def mail_for(self, principal: Principal) -> MailService:
+        """The mail use cases as ``principal`` may use them."""
+        return MailService(self.mail_store, self.store, principal, self.now, self._mail_changed)
+
+    def _mail_changed(self) -> None:
+        if self.mailer is not None:
+            self.mailer.wake()
+
+    def _mailer(self) -> Mailer:
+        settings = self.settings
+        return Mailer(
+            self.store,
+            self.mail_store,
+            leadership_for(settings.database_url, "mailer"),
+            SmtpTransport(smtp_config(settings)),
+            Renderer(settings.url, settings.mail_templates_dir),
+            self.now,
+            settings.mail_interval,
+            MailerLimits(settings.mail_concurrency, settings.mail_timeout_seconds),
+        )
 
     def _webhooks_changed(self) -> None:
         if self.notifier is not None:
@@ -188,7 +288,7 @@ class Server:
             self.store,
             self.webhook_store,
             leadership_for(settings.database_url, "notifier"),
-            HttpSender(OutboundPolicy.from_entries(settings.http_allow)),
+            HttpSender(OutboundPolicy.from_entries(settings.http_allow), keep_alive=True),
             self.now,
             settings.webhook_interval,
             limits,
@@ -235,6 +335,10 @@ class Server:
         self.task_catalog = TaskCatalog(tasks_for(self.store))
         self.schedule_store = schedules_for(self.store)
         self.webhook_store = webhooks_for(self.store)
+        self.mail_store = mail_for(self.store)
+        self.hook_store = hooks_for(self.store)
+        trusted = parse_networks(settings.trusted_proxies)
+        self.receiver = HookReceiver(self.hook_store, self._system_jobs, self.now, trusted)
         admin_password = settings.admin_password
         made = await self.accounts.bootstrap_admin(
             settings.admin_email, admin_password.get_secret_value() if admin_password else None

@@ -9,10 +9,11 @@ Invalid values stop the server at start with a message that names the setting.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -22,10 +23,11 @@ from pydantic_settings import (
 )
 
 from conveyor.domain.errors import InvalidInput
+from conveyor.domain.hooks import parse_networks
 from conveyor.net.policy import OutboundPolicy, split_entries
 from conveyor.store import DEFAULT_DATABASE_URL
 
-_SECRETS = ("secret_key", "admin_password")
+_SECRETS = ("secret_key", "admin_password", "amqp_url", "smtp_password")
 
 
 class Settings(BaseSettings):
@@ -89,6 +91,49 @@ class Settings(BaseSettings):
     """Deliveries failed in a row (each after a day of retries) that disable a
     Subscription (0: never)."""
 
+    amqp_url: SecretStr | None = None
+    """RabbitMQ address (``amqp://user:password@host:5672/vhost``); unset: no bridge."""
+    amqp_events_exchange: str = Field(default="conveyor.events", min_length=1, max_length=255)
+    """The topic exchange (durable) every event is published to."""
+    amqp_dead_letter_exchange: str = Field(
+        default="conveyor.dead-letter", min_length=1, max_length=255
+    )
+    """The fanout exchange (durable) refused messages are published to; the catch-all
+    queue bound to it is named ``_`` + this (no tenant's queue prefix can match it)."""
+    amqp_prefetch: int = Field(default=50, ge=1, le=65_535)
+    """Unacknowledged messages one route's consumer holds at once."""
+    amqp_egress: bool = True
+    """Publish events to ``amqp_events_exchange`` (when ``amqp_url`` is set)."""
+    amqp_interval: float = Field(default=2.0, gt=0, le=60)
+    """Seconds between looks at the ingress routes and for new events to publish."""
+    amqp_reconnect_max_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """The longest wait between reconnects to RabbitMQ."""
+
+    hook_retention_days: int = Field(default=30, ge=1)
+    """Days a request received by an incoming hook is kept."""
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Networks of reverse proxies whose ``X-Forwarded-For`` names an incoming hook's
+    sender: ``"10.0.0.0/8, 127.0.0.1"``. Empty: the connecting address is the sender."""
+
+    smtp_host: str | None = None
+    """The SMTP server that sends mail (unset: no mail is sent)."""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    """``starttls`` (upgrade the connection, port 587), ``tls`` (TLS from the start,
+    port 465) or ``none`` (plain text: only to a relay on a trusted network)."""
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = "conveyor@localhost"
+    """The ``From`` address of every mail."""
+    mail_interval: float = Field(default=1.0, gt=0, le=60)
+    """Seconds between looks for new events to mail."""
+    mail_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    """How long one mail may take to send before it counts as failed (and is retried)."""
+    mail_concurrency: int = Field(default=4, ge=1, le=100)
+    """Mails being sent at once."""
+    mail_templates_dir: Path | None = None
+    """A folder whose templates replace the built-in ones of the same name."""
+
     worker: str | None = None
     """``MODULE:APP`` to run an embedded worker inside the server."""
     demo: bool = False
@@ -107,6 +152,44 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_address(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("amqp://", "amqps://")):
+            raise ValueError("must start with amqp:// or amqps://")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: str | list[str]) -> list[str]:
+        """A list (TOML), or a comma-separated string or JSON list (environment)."""
+        try:
+            entries = split_entries(value)
+            parse_networks(entries)
+        except InvalidInput as exc:
+            raise ValueError(exc.problem) from None
+        return entries
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_address(cls, value: str) -> str:
+        if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", value):
+            raise ValueError("must be an email address (conveyor@example.com)")
+        return value
+
+    @field_validator("mail_templates_dir")
+    @classmethod
+    def _templates_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"no such folder: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _smtp_login(self) -> Settings:
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("smtp_username and smtp_password go together: give both or neither")
+        return self
 
     @field_validator("http_allow", mode="before")
     @classmethod

@@ -4,10 +4,13 @@ the command line on the database directly; a secret is printed only when made.""
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+from standardwebhooks import Webhook
 from typer.testing import CliRunner
 
 from conveyor.cli.main import app
@@ -56,3 +59,36 @@ def test_bad_input_is_one_line_and_exit_code_2(db: str) -> None:
     assert code == 2 and "url" in out
     code, out = cli(db, "rm", "99")
     assert code == 2 and "does not exist" in out
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """Answers 204 and keeps what it got (one receiver per test)."""
+
+    got: ClassVar[list[tuple[bytes, dict[str, str]]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        self.got.append((body, dict(self.headers.items())))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_test_request_is_sent_signed_and_reported(db: str) -> None:
+    _Receiver.got = []
+    with ThreadingHTTPServer(("127.0.0.1", 0), _Receiver) as receiver:
+        threading.Thread(target=receiver.serve_forever, daemon=True).start()
+        try:
+            url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+            made = ok_json(db, "add", url)
+            refused = cli(db, "test", str(made["id"]))
+            code, out = cli(db, "test", str(made["id"]), "--allow", "127.0.0.1")
+        finally:
+            receiver.shutdown()
+    assert refused[0] == 1 and "not delivered" in refused[1]
+    assert code == 0 and "delivered: 204" in out
+    [(body, headers)] = _Receiver.got
+    assert Webhook(made["secret"]).verify(body, headers)["type"] == "webhook.test"
+    assert cli(db, "test", "99")[0] == 2

@@ -23,9 +23,16 @@ from conveyor.domain.events import EventType
 from conveyor.domain.jobs import new_job, utcnow
 from conveyor.domain.lifecycle import JobState
 from conveyor.domain.outcomes import Finish
-from conveyor.domain.webhooks import DeliveryState, Subscription, SubscriptionSpec, new_secret
-from conveyor.loops.notifier import HttpSender, Notifier, NotifierLimits
+from conveyor.domain.webhooks import (
+    Delivery,
+    DeliveryState,
+    Subscription,
+    SubscriptionSpec,
+    new_secret,
+)
+from conveyor.loops.notifier import Notifier, NotifierLimits
 from conveyor.net.policy import OutboundPolicy
+from conveyor.net.webhook_sender import HttpSender
 from conveyor.store import accounts_for, webhooks_for
 from conveyor.store.leadership import SoleLeadership
 from conveyor.store.protocol import Store
@@ -291,3 +298,56 @@ async def test_a_slow_receiver_does_not_hold_up_another(rig: Rig) -> None:
         assert {d.attempts for d in log} == {0}  # one in flight, the rest waiting its turn
         release.set()
         await notifier.stop()
+
+
+async def test_a_freed_slot_is_filled_at_once_and_nothing_is_sent_twice(rig: Rig) -> None:
+    """One round sends every due delivery: each finished one starts the next without
+    waiting for a round, and one that ends while due deliveries are being read is not
+    read back as pending and sent again."""
+    await rig.subscribe(event_types=("job.*",))
+    for _ in range(60):
+        await rig.enqueue()
+    notifier = rig.notifier(per_webhook=4)
+    notifier.leading = True
+    await notifier.run_once()
+    await notifier.drain()
+    sent = [mid for mid, _ in rig.receiver.received]
+    assert len(sent) == 60
+    assert len(set(sent)) == 60
+
+
+async def test_a_queue_filter_follows_a_job_through_every_event(rig: Rig) -> None:
+    """``job.started`` and ``job.succeeded`` do not name the queue or task in their data;
+    a queue or task filter still passes them for jobs of that queue or task."""
+    await rig.subscribe(event_types=("job.*",), queues=("default",), tasks=("report.build",))
+    other = await rig.subscribe(url=rig.url, event_types=("job.*",), queues=("mail",))
+    job_id = await run_a_job(rig)
+    await rounds(rig.notifier())
+    kinds = [body["type"] for _, body in rig.receiver.received]
+    assert kinds == ["job.enqueued", "job.started", "job.succeeded"]
+    assert {body["job_id"] for _, body in rig.receiver.received} == {job_id}
+    assert await rig.webhooks.list_deliveries(ACME, other.id, 10) == []
+
+
+async def test_nothing_new_starts_once_the_notifier_is_stopping(rig: Rig) -> None:
+    """A refill reading due deliveries when ``stop()`` begins starts none of them."""
+    await rig.subscribe(event_types=("job.*",))
+    for _ in range(3):
+        await rig.enqueue()
+    notifier = rig.notifier(per_webhook=1)
+    read_due = rig.webhooks.due
+    reads = 0
+
+    async def due_then_stop(*args: Any) -> list[Delivery]:
+        nonlocal reads
+        reads += 1
+        found = await read_due(*args)
+        if reads == 2:  # the refill after the first delivery: stop() begins meanwhile
+            notifier._stop.set()
+        return found
+
+    rig.webhooks.due = due_then_stop  # type: ignore[method-assign]
+    await notifier.run_once()
+    await notifier.drain()
+    assert reads == 2
+    assert len(rig.receiver.received) == 1

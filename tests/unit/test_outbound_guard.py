@@ -311,3 +311,28 @@ def test_the_settings_read_the_allowlist_and_name_a_bad_entry(
     with pytest.raises(InvalidInput) as caught:
         load_settings()
     assert caught.value.field == "setting http_allow"
+
+
+async def test_a_keep_alive_client_reuses_its_checked_connection() -> None:
+    peers: list[int] = []
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        peers.append(request.transport.get_extra_info("peername")[1])
+        return web.Response(text="ok")
+
+    async with serving(handle) as port:
+        client = OutboundClient(OutboundPolicy.from_entries("127.0.0.1"), keep_alive=True)
+        try:
+            for _ in range(3):
+                response = await client.request("POST", f"http://127.0.0.1:{port}/")
+                assert response.status == 200
+            with pytest.raises(OutboundRefused):
+                await client.request("POST", "http://10.0.0.5/")
+        finally:
+            await client.aclose()
+        one_off = OutboundClient(OutboundPolicy.from_entries("127.0.0.1"))
+        for _ in range(2):
+            await one_off.request("POST", f"http://127.0.0.1:{port}/")
+    assert len(set(peers[:3])) == 1
+    assert len(set(peers[3:])) == 2 and peers[0] not in peers[3:]

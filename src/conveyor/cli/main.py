@@ -13,9 +13,12 @@ from typing import Annotated, Any
 import typer
 
 from conveyor.app import Conveyor
+from conveyor.cli.amqp import amqp_app
 from conveyor.cli.context import Options, console, fail, options, run_with_jobs, run_with_store
 from conveyor.cli.demo import demo
+from conveyor.cli.hooks import hooks_app
 from conveyor.cli.jobs import enqueue, jobs_app
+from conveyor.cli.mail import mail_app
 from conveyor.cli.queues import queues_app
 from conveyor.cli.render import event_line
 from conveyor.cli.schedules import schedules_app
@@ -38,6 +41,9 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(queues_app, name="queues")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(mail_app, name="mail")
+app.add_typer(hooks_app, name="hooks")
+app.add_typer(amqp_app, name="amqp")
 app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.command("enqueue")(enqueue)

@@ -151,7 +151,8 @@ async def _migrate(settings: Settings) -> None:
 def _greet(server: Server) -> None:
     url = server.settings.url
     console.print(
-        f"Conveyor is serving at [bold]{url}[/]  (API docs: {url}/api/docs)", soft_wrap=True
+        f"Conveyor is serving at [bold]{url}[/]: open it to sign in  (API docs: {url}/api/docs)",
+        soft_wrap=True,
     )
     login = server.first_login
     if login is not None:

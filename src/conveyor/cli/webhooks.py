@@ -15,10 +15,13 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from conveyor.cli.context import cli_principal, console, options, run_with_store
+from conveyor.cli.context import cli_principal, console, fail, options, run_with_store
 from conveyor.cli.jobs import AsJson
 from conveyor.cli.render import to_json
+from conveyor.domain.errors import InvalidInput
 from conveyor.domain.webhooks import Delivery, Subscription, SubscriptionSpec
+from conveyor.net.policy import OutboundPolicy, split_entries
+from conveyor.net.webhook_sender import HttpSender, Sender
 from conveyor.services.webhooks import WebhookService
 from conveyor.store import webhooks_for
 from conveyor.store.protocol import Store
@@ -38,11 +41,15 @@ Tasks = Annotated[list[str] | None, typer.Option("--task", help="Only this task;
 Description = Annotated[str, typer.Option(help="What it is for.")]
 
 
-def _run(ctx: typer.Context, use: Callable[[WebhookService], Awaitable[T]]) -> T:
+def _run(
+    ctx: typer.Context,
+    use: Callable[[WebhookService], Awaitable[T]],
+    sender: Sender | None = None,
+) -> T:
     principal = cli_principal(options(ctx).tenant)
 
     async def call(store: Store) -> T:
-        return await use(WebhookService(webhooks_for(store), principal, store.clock))
+        return await use(WebhookService(webhooks_for(store), principal, store.clock, None, sender))
 
     return run_with_store(ctx, call)
 
@@ -163,3 +170,34 @@ def redeliver(
     """Send a delivery again (same webhook-id) when the server's notifier next runs."""
     _run(ctx, lambda service: service.redeliver(webhook_id, delivery_id))
     console.print(f"delivery {delivery_id} will be sent again")
+
+
+@webhooks_app.command("test")
+def send_test(
+    ctx: typer.Context,
+    webhook_id: WebhookId,
+    allow: Annotated[
+        str,
+        typer.Option(
+            envvar="CONVEYOR_HTTP_ALLOW",
+            help="Non-public networks or hosts the URL may be on (as the server's http_allow).",
+        ),
+    ] = "",
+    as_json: AsJson = False,
+) -> None:
+    """POST a signed webhook.test request to the URL now and show the answer (nothing
+    is recorded). Exit code 1 if the receiver did not answer 2xx."""
+    try:
+        policy = OutboundPolicy.from_entries(split_entries(allow))
+    except InvalidInput as exc:
+        fail(f"--allow: {exc.problem}")
+    result = _run(ctx, lambda service: service.send_test(webhook_id), HttpSender(policy))
+    if as_json:
+        console.print_json(to_json(asdict(result) | {"delivered": result.ok}))
+    elif result.ok:
+        console.print(f"delivered: {result.status_code} in {result.duration_ms} ms")
+    else:
+        reason = result.error or f"status {result.status_code}"
+        console.print(f"not delivered: {reason} ({result.duration_ms} ms)", highlight=False)
+    if not result.ok:
+        raise typer.Exit(1)

@@ -32,6 +32,7 @@ class EventType(StrEnum):
     SCHEDULE_FIRED = "schedule.fired"
     SCHEDULE_SKIPPED = "schedule.skipped"
     WEBHOOK_DISABLED = "webhook.disabled"
+    HOOK_RECEIVED = "hook.received"
 
 
 # The event a job's arrival in a state is announced with, for changes that are

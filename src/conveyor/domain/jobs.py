@@ -67,6 +67,9 @@ class NewJob:
     tenant_id: str = DEFAULT_TENANT
     task_version: int | None = None
     """The tenant's stored version of the task whose settings this job took, if any."""
+    created_by: str | None = None
+    """The email of the user who asked for the job (a schedule's owner for its firings);
+    ``None`` for an API key without a user."""
 
     def initial_state(self, now: datetime) -> JobState:
         """``scheduled`` when it must wait for ``run_at``, else ``available``."""
@@ -96,6 +99,7 @@ class NewJob:
             created_at=now,
             updated_at=now,
             task_version=self.task_version,
+            created_by=self.created_by,
         )
 
     def payload_json(self) -> str:
@@ -138,6 +142,8 @@ class Job:
     task_version: int | None = None
     """The version of the tenant's task settings the job runs with (set at enqueue,
     renewed by a reprocess); ``None`` when the tenant stores none for the task."""
+    created_by: str | None = None
+    """The email of the user who asked for the job (a schedule's owner for its firings)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +342,7 @@ def new_job(
     tenant_id: str = DEFAULT_TENANT,
     now: datetime | None = None,
     task_version: int | None = None,
+    created_by: str | None = None,
 ) -> NewJob:
     """Validate every field and build a :class:`NewJob`; errors name the field."""
     now = now or utcnow()
@@ -356,6 +363,7 @@ def new_job(
         immediate=bool(immediate),
         tenant_id=check_name("tenant_id", tenant_id),
         task_version=_check_version(task_version),
+        created_by=_check_optional_text("created_by", created_by),
     )
 
 

@@ -194,10 +194,12 @@ def event_body(event: Event) -> str:
     return json.dumps(document, separators=(",", ":"), sort_keys=True)
 
 
-def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
-    """One Standard Webhooks ``v1`` signature: HMAC-SHA256 of ``id.timestamp.body``."""
+def sign(secret: str, msg_id: str, timestamp: int, body: str | bytes) -> str:
+    """One Standard Webhooks ``v1`` signature: HMAC-SHA256 of ``id.timestamp.body``
+    (a ``str`` body is signed as its UTF-8 bytes)."""
     key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
-    digest = hmac.new(key, f"{msg_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    content = body.encode() if isinstance(body, str) else body
+    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + content, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
 
 

@@ -20,12 +20,13 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
 
-from conveyor.domain.errors import InvalidInput
+from conveyor.domain.errors import NotFound
+from conveyor.domain.events import Event
+from conveyor.domain.jobs import Job
 from conveyor.domain.webhooks import (
     AttemptResult,
     Delivery,
@@ -36,61 +37,15 @@ from conveyor.domain.webhooks import (
     should_disable,
 )
 from conveyor.loops.base import Loop
-from conveyor.net.policy import OutboundPolicy, OutboundRefused
+from conveyor.loops.inflight import Inflight
+from conveyor.net.webhook_sender import Sender
 from conveyor.store.leadership import Leadership
 from conveyor.store.protocol import Store
 from conveyor.store.webhooks_protocol import WebhookStore
 
-if TYPE_CHECKING:
-    from aiohttp.abc import AbstractResolver
-
 log = logging.getLogger("conveyor.notifier")
 
 EVENT_BATCH = 200
-RESPONSE_CAP = 2048
-"""How much of a receiver's response the delivery log keeps."""
-
-
-class Sender(Protocol):
-    """Posts one delivery and says what came back; never raises for the receiver's faults."""
-
-    async def __call__(
-        self, url: str, headers: Mapping[str, str], body: str, time_limit: float
-    ) -> AttemptResult:
-        """POST ``body`` to ``url`` with ``headers``."""
-
-
-class HttpSender:
-    """A :class:`Sender` through the SSRF guard (:class:`conveyor.net.guard.OutboundClient`)."""
-
-    def __init__(self, policy: OutboundPolicy, resolver: AbstractResolver | None = None) -> None:
-        self.policy = policy
-        self.resolver = resolver
-
-    async def __call__(
-        self, url: str, headers: Mapping[str, str], body: str, time_limit: float
-    ) -> AttemptResult:
-        """POST through the guard; a refusal, a timeout or a connection error is the
-        attempt's error (it is retried like a bad status)."""
-        import aiohttp
-
-        from conveyor.net.guard import OutboundClient, OutboundTimeout
-
-        client = OutboundClient(self.policy, resolver=self.resolver, max_body=RESPONSE_CAP)
-        began = time.perf_counter()
-        try:
-            response = await client.request(
-                "POST", url, headers=headers, data=body.encode(), time_limit=time_limit
-            )
-        except (OutboundRefused, InvalidInput) as exc:
-            return AttemptResult(None, _ms_since(began), error=exc.message)
-        except (OutboundTimeout, aiohttp.ClientError, OSError) as exc:
-            return AttemptResult(None, _ms_since(began), error=str(exc) or type(exc).__name__)
-        return AttemptResult(response.status, round(response.elapsed * 1000), response.text())
-
-
-def _ms_since(began: float) -> int:
-    return round((time.perf_counter() - began) * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,16 +88,22 @@ class Notifier(Loop):
         """Signature timestamps: real time, whatever ``clock`` says (receivers check it)."""
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.leading = False
-        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._inflight = Inflight()
         self._per_webhook: dict[int, int] = {}
+        self._refills: set[asyncio.Task[None]] = set()
+        self._current: dict[int, Subscription] = {}
+        """The enabled Subscriptions as the latest round read them (refills use these,
+        so a change or a disabling is seen within a round)."""
 
     async def run_once(self) -> int:
         """Make deliveries of new events and start the due ones (if this node leads);
         return how many of both."""
         self.leading = await self.leadership.hold()
         if not self.leading:
+            self._current = {}
             return 0
         subscriptions = await self.webhooks.enabled()
+        self._current = {webhook.id: webhook for webhook in subscriptions}
         made = 0
         for webhook in subscriptions:
             made += await self.collect(webhook)
@@ -154,11 +115,15 @@ class Notifier(Loop):
     async def collect(self, webhook: Subscription) -> int:
         """Make a delivery of each new event ``webhook`` wants; return how many."""
         made = 0
+        # Jobs read for queue and task filters; None: the Subscription has neither.
+        jobs: dict[int, Job | None] | None = (
+            {} if webhook.spec.queues or webhook.spec.tasks else None
+        )
         while True:
             events = await self.store.list_events(webhook.tenant_id, webhook.cursor, EVENT_BATCH)
             if not events:
                 return made
-            wanted = [e for e in events if matches(webhook.spec, e)]
+            wanted = [e for e in events if matches(webhook.spec, await self._routed(e, jobs))]
             cursor = events[-1].id
             if not await self.webhooks.record_events(webhook, wanted, cursor, self.clock()):
                 return made  # another node moved the cursor on
@@ -167,30 +132,71 @@ class Notifier(Loop):
             if len(events) < EVENT_BATCH:
                 return made
 
+    async def _routed(self, event: Event, jobs: dict[int, Job | None] | None) -> Event:
+        """``event`` as a queue or task filter sees it: events that do not name their
+        job's queue and task (``job.started``, ``job.succeeded``...) get them from the
+        job, read once per job into ``jobs`` (``None``: no filter needs them)."""
+        if jobs is None or event.job_id is None:
+            return event
+        if "queue" in event.data and "task" in event.data:
+            return event
+        if event.job_id not in jobs:
+            try:
+                jobs[event.job_id] = await self.store.get_job(event.tenant_id, event.job_id)
+            except NotFound:
+                jobs[event.job_id] = None  # pruned since: matches no queue or task
+        job = jobs[event.job_id]
+        route = {"queue": job.queue, "task": job.task} if job is not None else {}
+        return replace(event, data={**route, **event.data})
+
     async def dispatch(self, webhook: Subscription) -> int:
-        """Start ``webhook``'s due deliveries as far as the limits allow; return how many."""
-        busy = self._per_webhook.get(webhook.id, 0)
-        room = min(self.limits.per_webhook - busy, self.limits.concurrency - len(self._inflight))
-        if room <= 0:
+        """Start ``webhook``'s due deliveries as far as the limits allow; return how many.
+        Nothing starts once the notifier is stopping or has lost the lead."""
+        if self._stop.is_set() or not self.leading or self._room(webhook.id) <= 0:
             return 0
-        due = await self.webhooks.due(webhook.id, self.clock(), room + busy)
-        fresh = [d for d in due if d.id not in self._inflight][:room]
+        fresh = await self._inflight.due(
+            lambda: self.webhooks.due(webhook.id, self.clock(), self.limits.per_webhook)
+        )
+        if self._stop.is_set():  # stop() came during the read
+            return 0
+        # Room is counted again: deliveries may have started or ended meanwhile.
+        fresh = fresh[: self._room(webhook.id)]
         for delivery in fresh:
             self._start(webhook, delivery)
         return len(fresh)
 
+    def _room(self, webhook_id: int) -> int:
+        busy = self._per_webhook.get(webhook_id, 0)
+        return min(self.limits.per_webhook - busy, self.limits.concurrency - len(self._inflight))
+
     def _start(self, webhook: Subscription, delivery: Delivery) -> None:
         self._per_webhook[webhook.id] = self._per_webhook.get(webhook.id, 0) + 1
-        task = asyncio.create_task(self._send(webhook, delivery), name=f"webhook-{delivery.id}")
-        self._inflight[delivery.id] = task
-        task.add_done_callback(lambda _: self._finished(webhook.id, delivery.id))
+        self._inflight.start(
+            delivery.id,
+            self._send(webhook, delivery),
+            lambda: self._finished(webhook.id),
+            f"webhook-{delivery.id}",
+        )
 
-    def _finished(self, webhook_id: int, delivery_id: int) -> None:
-        self._inflight.pop(delivery_id, None)
+    def _finished(self, webhook_id: int) -> None:
+        """A slot is free: fill it with the Subscription's next due delivery at once (one
+        query), rather than after a whole round."""
         self._per_webhook[webhook_id] -= 1
         if not self._per_webhook[webhook_id]:
             del self._per_webhook[webhook_id]
-        self.wake()
+        webhook = self._current.get(webhook_id)
+        if webhook is None or not self.leading or self._stop.is_set():
+            return
+        refill = asyncio.create_task(self._refill(webhook), name=f"webhook-refill-{webhook_id}")
+        self._refills.add(refill)
+        refill.add_done_callback(self._refills.discard)
+
+    async def _refill(self, webhook: Subscription) -> None:
+        try:
+            await self.dispatch(webhook)
+        except Exception as exc:
+            log.warning("webhook %d: cannot read due deliveries (%s)", webhook.id, exc)
+            self.wake()
 
     async def _send(self, webhook: Subscription, delivery: Delivery) -> None:
         try:
@@ -224,19 +230,20 @@ class Notifier(Loop):
         reason = f"{failures} deliveries in a row failed"
         # No URL: hook URLs often carry a token, and members read the tenant's events.
         data = {"webhook_id": webhook.id, "reason": reason}
+        self._current.pop(webhook.id, None)
         if await self.webhooks.disable(webhook.id, reason, json.dumps(data), now):
             log.warning("webhook %d disabled: %s", webhook.id, reason)
 
     async def drain(self) -> None:
-        """Wait for the deliveries in flight (tests; shutdown)."""
-        while self._inflight:
-            await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        """Wait for the deliveries in flight and the ones they start (tests; shutdown)."""
+        await self._inflight.drain(also=lambda: tuple(self._refills))
 
     async def stop(self) -> None:
         """Stop looping, let the deliveries in flight finish (each has a timeout), and
         give the lead up so another node takes over at once."""
         await super().stop()
         await self.drain()
+        await self.sender.close()
         await self.leadership.release()
 
     async def seconds_to_wait(self) -> float:

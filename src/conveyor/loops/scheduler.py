@@ -25,7 +25,7 @@ from conveyor.domain.schedules import (
     plan_firing,
 )
 from conveyor.loops.base import Loop
-from conveyor.services.jobs import JobService
+from conveyor.services.jobs import JobService, owner_email
 from conveyor.store.leadership import Leadership
 from conveyor.store.schedules_protocol import ScheduleStore
 
@@ -99,10 +99,10 @@ class Scheduler(Loop):
             "tags": ["schedule"],
             "key": schedule.name,
         }
+        jobs = self.jobs_for(schedule.tenant_id)
+        jobs.created_by = owner_email(schedule.owner)
         try:
-            job = await self.jobs_for(schedule.tenant_id).enqueue(
-                template.task, template.payload, options
-            )
+            job = await jobs.enqueue(template.task, template.payload, options)
         except ConveyorError as exc:
             log.warning("schedule %d could not create its job: %s", schedule.id, exc.message)
             return Firing(firing.fire_at, RunOutcome.FAILED, exc.message), None

@@ -95,7 +95,9 @@ class OutboundClient:
     """Makes guarded HTTP requests (webhooks, the ``http`` task).
 
     ``resolver`` answers host names (default: the system's, in a thread); tests
-    pass a stub. Each request uses a connection of its own.
+    pass a stub. By default each request uses a connection of its own; with
+    ``keep_alive`` the client keeps its connections open for the next request to the
+    same host (each was checked when it was made) until :meth:`aclose`.
     """
 
     def __init__(
@@ -104,10 +106,13 @@ class OutboundClient:
         *,
         resolver: AbstractResolver | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        keep_alive: bool = False,
     ) -> None:
         self.policy = policy or OutboundPolicy()
         self.resolver = resolver
         self.max_body = max_body
+        self.keep_alive = keep_alive
+        self._session: aiohttp.ClientSession | None = None
 
     def checked_url(self, url: str) -> URL:
         """``url`` parsed, if its scheme may be called and an IP-literal host is allowed."""
@@ -141,36 +146,61 @@ class OutboundClient:
         the connection fails.
         """
         target = self.checked_url(url)
-        resolver = GuardedResolver(self.policy, self.resolver or aiohttp.ThreadedResolver())
-        began = time.perf_counter()
         try:
-            async with (
-                aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(
-                        resolver=resolver, use_dns_cache=False, force_close=True
-                    ),
-                    trust_env=False,
-                    timeout=aiohttp.ClientTimeout(total=time_limit),
-                    cookie_jar=aiohttp.DummyCookieJar(),
-                ) as session,
-                session.request(
-                    method, target, headers=headers, data=data, allow_redirects=False
-                ) as response,
-            ):
-                body, truncated = await _read_capped(response, self.max_body)
-                return OutboundResponse(
-                    status=response.status,
-                    headers={name.lower(): value for name, value in response.headers.items()},
-                    body=body,
-                    truncated=truncated,
-                    charset=response.charset,
-                    elapsed=time.perf_counter() - began,
-                )
+            if self.keep_alive:
+                if self._session is None:
+                    self._session = self._new_session()
+                return await self._send(self._session, method, target, headers, data, time_limit)
+            async with self._new_session() as session:
+                return await self._send(session, method, target, headers, data, time_limit)
         except aiohttp.InvalidURL as exc:
             raise InvalidInput("url", f"is not a valid URL ({exc})") from None
         except TimeoutError:
             host = target.host
             raise OutboundTimeout(f"no complete response from {host} in {time_limit:g} s") from None
+
+    async def aclose(self) -> None:
+        """Close the connections kept open (``keep_alive``)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        resolver = GuardedResolver(self.policy, self.resolver or aiohttp.ThreadedResolver())
+        connector = aiohttp.TCPConnector(
+            resolver=resolver, use_dns_cache=False, force_close=not self.keep_alive
+        )
+        return aiohttp.ClientSession(
+            connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+        )
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        target: URL,
+        headers: Mapping[str, str] | None,
+        data: bytes | None,
+        time_limit: float,
+    ) -> OutboundResponse:
+        began = time.perf_counter()
+        async with session.request(
+            method,
+            target,
+            headers=headers,
+            data=data,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=time_limit),
+        ) as response:
+            body, truncated = await _read_capped(response, self.max_body)
+            return OutboundResponse(
+                status=response.status,
+                headers={name.lower(): value for name, value in response.headers.items()},
+                body=body,
+                truncated=truncated,
+                charset=response.charset,
+                elapsed=time.perf_counter() - began,
+            )
 
 
 async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:

@@ -36,6 +36,13 @@ _ENQUEUE_OPTIONS = frozenset(
 )
 
 
+def owner_email(owner: str) -> str | None:
+    """The email in a schedule's ``owner`` (``user:<email>``); ``None`` for an API key
+    (``key:<id>``): a schedule's jobs count as created by its owner."""
+    kind, _, name = owner.partition(":")
+    return name if kind == "user" and "@" in name else None
+
+
 def _version_of(versions: Mapping[str, TaskVersion], task: object) -> TaskVersion | None:
     return versions.get(task) if isinstance(task, str) else None
 
@@ -71,6 +78,7 @@ class JobService:
         catalog: TaskCatalog | None = None,
         shell_tasks: bool | None = None,
         may_run_shell: bool = True,
+        created_by: str | None = None,
     ) -> None:
         self.store = store
         self.tenant_id = tenant_id
@@ -84,6 +92,8 @@ class JobService:
         """Whether ``shell`` jobs may be created at all (the operator's switch)."""
         self.may_run_shell = may_run_shell
         """Whether this caller may create ``shell`` jobs (the server sets it per principal)."""
+        self.created_by = created_by
+        """The email the jobs this service creates record as their creator's."""
 
     def build(
         self,
@@ -113,6 +123,7 @@ class JobService:
             tenant_id=self.tenant_id,
             now=self.store.clock(),
             task_version=version.version if version else None,
+            created_by=self.created_by,
             **merged,
         )
 

@@ -1,5 +1,5 @@
 """Webhook use cases: create, read, change, rotate and delete a tenant's Subscriptions,
-read their delivery log and send a delivery again.
+read their delivery log, send a delivery again and send a signed test request.
 
 Every use case needs ``admin`` (a tenant's owners, or an API key with that scope):
 a Subscription sends the tenant's events, payloads included, to any address, so
@@ -11,6 +11,9 @@ and :meth:`WebhookService.rotate_secret` (shown once), never by a read.
 from __future__ import annotations
 
 import dataclasses
+import json
+import secrets
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -20,18 +23,22 @@ from conveyor.domain.accounts import Principal, Scope
 from conveyor.domain.errors import InvalidInput
 from conveyor.domain.webhooks import (
     ROTATION_OVERLAP,
+    AttemptResult,
     Delivery,
     Subscription,
     SubscriptionSpec,
     check_filters,
     new_secret,
+    request_headers,
 )
+from conveyor.net.webhook_sender import Sender
 from conveyor.store.webhooks_protocol import WebhookStore
 
 Clock = Callable[[], datetime]
 MAX_URL = 2048
 FILTERS = ("event_types", "queues", "tasks")
 CHANGEABLE = frozenset({"url", "enabled", "description", *FILTERS})
+TEST_EVENT_TYPE = "webhook.test"
 
 
 def checked_spec(spec: SubscriptionSpec) -> SubscriptionSpec:
@@ -70,12 +77,17 @@ class WebhookService:
         principal: Principal,
         clock: Clock,
         on_change: Callable[[], None] | None = None,
+        sender: Sender | None = None,
+        timeout: float = 10.0,
     ) -> None:
         self.store = store
         self.principal = principal
         self.clock = clock
         self.on_change = on_change
         """Called after a change that may make work due (the local notifier wakes)."""
+        self.sender = sender
+        """Sends test requests (``None``: this server sends none)."""
+        self.timeout = timeout
 
     @property
     def tenant_id(self) -> str:
@@ -146,3 +158,29 @@ class WebhookService:
         delivery = await self.store.redeliver(self.tenant_id, webhook_id, delivery_id, self.clock())
         self._changed()
         return delivery
+
+    async def send_test(self, webhook_id: int) -> AttemptResult:
+        """POST a signed ``webhook.test`` request to the Subscription's URL now and say
+        what came back. Nothing is recorded: it is neither an event nor a delivery."""
+        webhook = await self.get(webhook_id)
+        if self.sender is None:
+            raise InvalidInput("webhook", "this server sends no webhooks (webhooks = false)")
+        now = self.clock()
+        msg_id = f"msg_test_{secrets.token_hex(8)}"
+        body = test_body(webhook.id, self.tenant_id, now)
+        headers = request_headers(webhook.signing_secrets(now), msg_id, int(time.time()), body)
+        return await self.sender(webhook.spec.url, headers, body, self.timeout)
+
+
+def test_body(webhook_id: int, tenant_id: str, now: datetime) -> str:
+    """What a test request carries: the shape of an event's delivery, of type
+    ``webhook.test``, with no id (it is no event)."""
+    document = {
+        "id": None,
+        "type": TEST_EVENT_TYPE,
+        "tenant": tenant_id,
+        "job_id": None,
+        "data": {"webhook_id": webhook_id, "test": True},
+        "created_at": now.isoformat(),
+    }
+    return json.dumps(document, separators=(",", ":"), sort_keys=True)

@@ -1,7 +1,8 @@
 """Stores: where Conveyor keeps everything. Pick one with :func:`store_from_url`;
 :func:`accounts_for` gives its tenants, users, keys and audit log, :func:`tasks_for`
 its tenants' versioned task settings, :func:`schedules_for` their schedules,
-:func:`webhooks_for` their webhook Subscriptions."""
+:func:`webhooks_for` their webhook Subscriptions, :func:`hooks_for` their incoming
+hooks."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from conveyor.domain.errors import InvalidInput
 
 if TYPE_CHECKING:
     from conveyor.store.accounts_protocol import AccountStore
+    from conveyor.store.amqp_protocol import AmqpStore
+    from conveyor.store.hooks_protocol import HookStore
+    from conveyor.store.mail_protocol import MailStore
     from conveyor.store.protocol import Clock, Store
     from conveyor.store.schedules_protocol import ScheduleStore
     from conveyor.store.tasks_protocol import TaskStore
@@ -68,8 +72,29 @@ def schedules_for(store: Store) -> ScheduleStore:
     return SqlScheduleStore(store)
 
 
+def mail_for(store: Store) -> MailStore:
+    """The :class:`~conveyor.store.mail_protocol.MailStore` on ``store``'s database."""
+    from conveyor.store.mail import SqlMailStore
+
+    return SqlMailStore(store)
+
+
 def webhooks_for(store: Store) -> WebhookStore:
     """The :class:`~conveyor.store.webhooks_protocol.WebhookStore` on ``store``'s database."""
     from conveyor.store.webhooks import SqlWebhookStore
 
     return SqlWebhookStore(store)
+
+
+def amqp_for(store: Store) -> AmqpStore:
+    """The :class:`~conveyor.store.amqp_protocol.AmqpStore` on ``store``'s database."""
+    from conveyor.store.amqp import SqlAmqpStore
+
+    return SqlAmqpStore(store)
+
+
+def hooks_for(store: Store) -> HookStore:
+    """The :class:`~conveyor.store.hooks_protocol.HookStore` on ``store``'s database."""
+    from conveyor.store.hooks import SqlHookStore
+
+    return SqlHookStore(store)

@@ -27,7 +27,14 @@ log = logging.getLogger("conveyor.leadership")
 # pg_try_advisory_lock takes a bigint; this one is "conveyor" in ASCII, shortened.
 SCHEDULER_LOCK = 0x636F6E7665796F72 & 0x7FFF_FFFF_FFFF_FFFF
 NOTIFIER_LOCK = SCHEDULER_LOCK - 1
-LOCKS = {"scheduler": SCHEDULER_LOCK, "notifier": NOTIFIER_LOCK}
+MAILER_LOCK = SCHEDULER_LOCK - 0x6D61696C  # "mail"
+AMQP_EGRESS_LOCK = SCHEDULER_LOCK - 0x616D7170  # "amqp"
+LOCKS = {
+    "scheduler": SCHEDULER_LOCK,
+    "notifier": NOTIFIER_LOCK,
+    "mailer": MAILER_LOCK,
+    "amqp-egress": AMQP_EGRESS_LOCK,
+}
 """The advisory lock of each singleton loop (its role)."""
 CONNECT_TIMEOUT = 5
 

@@ -75,6 +75,7 @@ def job_from_row(row: Row, read_time: TimeReader) -> Job:
         progress=row["progress"],
         progress_message=row["progress_message"],
         task_version=row["task_version"],
+        created_by=row["created_by"],
     )
 
 

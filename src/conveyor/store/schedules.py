@@ -26,22 +26,14 @@ from conveyor.domain.schedules import (
     ScheduleSpec,
 )
 from conveyor.domain.timing import LAST_MOMENT, Timing, TimingKind
-from conveyor.store.protocol import SqlSteps, Store
-from conveyor.store.queries import load_portable
-
-Row = dict[str, Any]
+from conveyor.store.portable import PortableStore, Row
+from conveyor.store.protocol import SqlSteps
 
 
-class SqlScheduleStore:
+class SqlScheduleStore(PortableStore):
     """The :class:`~conveyor.store.schedules_protocol.ScheduleStore` on a store's database."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._sql = load_portable("schedules.sql", store.dialect)
-
-    async def _rows(self, name: str, /, *, write: bool = False, **params: Any) -> list[Row]:
-        (found,) = await self.store.run_sql([(self._sql[name], params)], write=write)
-        return found
+    sql_file = "schedules.sql"
 
     async def add(
         self,

@@ -53,6 +53,7 @@ jobs = Table(
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
     Column("task_version", Integer),
+    Column("created_by", Text),
 )
 
 events = Table(

@@ -9,29 +9,19 @@ enqueue path reads current versions through a short-lived cache
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from conveyor.domain.errors import Conflict, NotFound
 from conveyor.domain.tasks import TaskChange, TaskVersion
-from conveyor.store.protocol import Store
-from conveyor.store.queries import load_portable
-
-Row = dict[str, Any]
+from conveyor.store.portable import PortableStore, Row
 
 _ADD_TRIES = 2
 """A concurrent change can take the next number once; a second loss is reported."""
 
 
-class SqlTaskStore:
+class SqlTaskStore(PortableStore):
     """The :class:`~conveyor.store.tasks_protocol.TaskStore` on a store's database."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._sql = load_portable("tasks.sql", store.dialect)
-
-    async def _rows(self, name: str, /, *, write: bool = False, **params: Any) -> list[Row]:
-        (found,) = await self.store.run_sql([(self._sql[name], params)], write=write)
-        return found
+    sql_file = "tasks.sql"
 
     def _version(self, row: Row) -> TaskVersion:
         return TaskVersion(

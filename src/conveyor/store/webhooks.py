@@ -22,29 +22,16 @@ from conveyor.domain.webhooks import (
     SubscriptionSpec,
     event_body,
 )
-from conveyor.store.protocol import SqlSteps, Store
-from conveyor.store.queries import load_portable
+from conveyor.store.portable import PortableStore, Row
+from conveyor.store.protocol import SqlSteps
 
-Row = dict[str, Any]
 NO_ID_ABOVE = 2**62
 
 
-class SqlWebhookStore:
+class SqlWebhookStore(PortableStore):
     """The :class:`~conveyor.store.webhooks_protocol.WebhookStore` on a store's database."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._sql = load_portable("webhooks.sql", store.dialect)
-
-    async def _rows(self, name: str, /, *, write: bool = False, **params: Any) -> list[Row]:
-        (found,) = await self.store.run_sql([(self._sql[name], params)], write=write)
-        return found
-
-    async def _one(self, name: str, what: str, /, *, write: bool = False, **params: Any) -> Row:
-        found = await self._rows(name, write=write, **params)
-        if not found:
-            raise NotFound(f"{what} does not exist")
-        return found[0]
+    sql_file = "webhooks.sql"
 
     async def add(
         self, tenant_id: str, spec: SubscriptionSpec, secret: str, now: datetime

@@ -8,21 +8,27 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from conveyor import __version__
+from conveyor.domain.hooks import parse_networks
 from conveyor.server import Server
 from conveyor.web.metrics import MetricsMiddleware
 from conveyor.web.middleware import AuditTrail, BodyLimit, RateLimit
 from conveyor.web.problems import PROBLEM_RESPONSES, install_problem_handlers
 from conveyor.web.routes import (
     accounts,
+    amqp,
     auth,
     health,
+    hook_receiver,
+    hooks,
     jobs,
     live,
+    mail,
     queues,
     schedules,
     tasks,
     webhooks,
 )
+from conveyor.web.routes.hook_receiver import HookGuard, install_log_redaction
 
 API_PREFIX = "/api/v1"
 
@@ -64,7 +70,10 @@ def create_app(
     app.state.server = server
     install_problem_handlers(app)
     app.include_router(health.router)
-    for module in (auth, jobs, queues, tasks, schedules, accounts, live, webhooks):
+    app.include_router(hook_receiver.router)
+    install_log_redaction()
+    app.include_router(hooks.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    for module in (auth, jobs, queues, tasks, schedules, accounts, live, webhooks, amqp, mail):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     settings = server.settings
     app.add_middleware(AuditTrail, record=lambda *args: server.audit.record(*args))
@@ -72,5 +81,11 @@ def create_app(
         RateLimit, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        HookGuard,
+        per_minute=settings.rate_limit_per_minute,
+        burst=settings.rate_limit_burst,
+        trusted=parse_networks(settings.trusted_proxies),
+    )
     app.add_middleware(MetricsMiddleware, metrics=server.metrics)
     return app

@@ -25,6 +25,7 @@ from conveyor.domain.errors import (
     SchemaOutdated,
     StoreUnavailable,
 )
+from conveyor.domain.hooks import redact_hook_paths
 from conveyor.services.auth import LockedOut, Unauthenticated
 
 log = logging.getLogger("conveyor.web")
@@ -157,7 +158,9 @@ def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    route = request.scope.get("route")
+    where = getattr(route, "path", None) or redact_hook_paths(request.url.path)
+    log.exception("unexpected error on %s %s", request.method, where, exc_info=exc)
     return problem(500, "an unexpected error happened; it was logged")
 
 

@@ -12,7 +12,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from conveyor.domain.webhooks import Delivery, DeliveryState, Subscription, SubscriptionSpec
+from conveyor.domain.webhooks import (
+    AttemptResult,
+    Delivery,
+    DeliveryState,
+    Subscription,
+    SubscriptionSpec,
+)
 from conveyor.web.schemas import Body
 
 FilterList = list[str]
@@ -160,3 +166,24 @@ class DeliveryPage(BaseModel):
 
     items: list[DeliveryOut]
     next_cursor: int | None
+
+
+class WebhookTestResult(BaseModel):
+    """What a test request to a Subscription's URL got back."""
+
+    delivered: bool = Field(description="The receiver answered 2xx")
+    status_code: int | None = Field(description="Its status; none without a response")
+    duration_ms: int
+    response: str = Field(description="The start of the receiver's response")
+    error: str = Field(description="Why there was no response (refused, timeout, ...)")
+
+    @classmethod
+    def of(cls, result: AttemptResult) -> WebhookTestResult:
+        """The response for ``result``."""
+        return cls(
+            delivered=result.ok,
+            status_code=result.status_code,
+            duration_ms=result.duration_ms,
+            response=result.response,
+            error=result.error,
+        )

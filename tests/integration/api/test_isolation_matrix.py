@@ -33,6 +33,8 @@ MARKERS = (
     "acme-task-notes-91",
     "acme-schedule-55",
     "acme-webhook-31",
+    "acme-hook-41",
+    "acme.crm-changes-63",
     "carl@acme.test",
     "alice@acme.test",
 )
@@ -53,6 +55,10 @@ class Acme:
     schedule: int
     webhook: int
     delivery: int
+    hook: int
+    receipt: str
+    mail_rule: int
+    amqp_route: int
     task: str = "acme.report"
     """A task acme stores settings for (a change aims at it)."""
     other_task: str = "acme.visit"
@@ -198,6 +204,47 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/api-keys"): Case(_none),
     ("DELETE", "/api/v1/api-keys/{key_id}"): Case(lambda a: {"key_id": a.key_id}),
     ("GET", "/api/v1/audit"): Case(_none),
+    ("POST", "/api/v1/webhooks/{webhook_id}/test"): Case(lambda a: {"webhook_id": a.webhook}),
+    ("POST", "/api/v1/mail/rules"): Case(
+        _none,
+        body=lambda a: {
+            "scope": f"job:{a.done_job}",
+            "on": ["succeeded"],
+            "to": ["evil@evil.test"],
+        },
+    ),
+    ("GET", "/api/v1/mail/rules"): Case(_none),
+    ("GET", "/api/v1/mail/rules/{rule_id}"): Case(lambda a: {"rule_id": a.mail_rule}),
+    ("DELETE", "/api/v1/mail/rules/{rule_id}"): Case(lambda a: {"rule_id": a.mail_rule}),
+    ("GET", "/api/v1/mail/outbox"): Case(_none),
+    ("GET", "/api/v1/me/mail"): Case(_none, own_only=True),
+    ("PATCH", "/api/v1/me/mail"): Case(
+        _none, body=lambda a: {"summary_enabled": False}, own_only=True
+    ),
+    ("POST", "/api/v1/amqp/routes"): Case(
+        _none, body=lambda a: {"queue": "acme.crm-changes-63", "task": "evil"}
+    ),
+    ("GET", "/api/v1/amqp/routes"): Case(_none),
+    ("GET", "/api/v1/amqp/routes/{route_id}"): Case(lambda a: {"route_id": a.amqp_route}),
+    ("PATCH", "/api/v1/amqp/routes/{route_id}"): Case(
+        lambda a: {"route_id": a.amqp_route}, body=lambda a: {"enabled": False}
+    ),
+    ("DELETE", "/api/v1/amqp/routes/{route_id}"): Case(lambda a: {"route_id": a.amqp_route}),
+    ("POST", "/api/v1/hooks"): Case(_none, body=lambda a: {"name": "h"}, own_only=True),
+    ("GET", "/api/v1/hooks"): Case(_none),
+    ("GET", "/api/v1/hooks/{hook_id}"): Case(lambda a: {"hook_id": a.hook}),
+    ("PATCH", "/api/v1/hooks/{hook_id}"): Case(
+        lambda a: {"hook_id": a.hook}, body=lambda a: {"enabled": False}
+    ),
+    ("DELETE", "/api/v1/hooks/{hook_id}"): Case(lambda a: {"hook_id": a.hook}),
+    ("POST", "/api/v1/hooks/{hook_id}/rotate-token"): Case(lambda a: {"hook_id": a.hook}),
+    ("GET", "/api/v1/hooks/{hook_id}/receipts"): Case(lambda a: {"hook_id": a.hook}),
+    ("GET", "/api/v1/hooks/{hook_id}/receipts/{receipt_id}"): Case(
+        lambda a: {"hook_id": a.hook, "receipt_id": a.receipt}
+    ),
+    ("GET", "/api/v1/hooks/{hook_id}/receipts/{receipt_id}/body"): Case(
+        lambda a: {"hook_id": a.hook, "receipt_id": a.receipt}
+    ),
 }
 
 
@@ -268,7 +315,38 @@ async def _acme(api: Api, tmp_path: Path) -> Acme:
         schedule=response.json()["id"],
         webhook=webhook.json()["id"],
         delivery=await _delivery(api, webhook.json()["id"]),
+        **await _incoming_hook(api),
+        mail_rule=await _mail_rule(api),
+        amqp_route=await _amqp_route(api),
     )
+
+
+async def _amqp_route(api: Api) -> int:
+    """Acme's RabbitMQ route (no broker is configured: it is only stored)."""
+    route = {"queue": "acme.crm-changes-63", "task": "acme.report"}
+    response = await api.client.post(
+        "/api/v1/amqp/routes", json=route, headers=api.headers["alice"]
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+async def _mail_rule(api: Api) -> int:
+    """Acme's rule: mail the owner when an acme.report job fails."""
+    rule = {"scope": "task:acme.report", "on": ["failed"], "to": ["owner"]}
+    response = await api.client.post("/api/v1/mail/rules", json=rule, headers=api.headers["alice"])
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+async def _incoming_hook(api: Api) -> dict[str, Any]:
+    """Acme's incoming hook and one request it received."""
+    body = {"name": "acme-hook-41", "description": "acme-hook-41"}
+    hook = await api.client.post("/api/v1/hooks", json=body, headers=api.headers["alice"])
+    assert hook.status_code == 201, hook.text
+    sent = await api.client.post("/hooks/" + hook.json()["token"], content=b"acme-hook-41 body")
+    assert sent.status_code == 202, sent.text
+    return {"hook": hook.json()["id"], "receipt": sent.json()["receipt_id"]}
 
 
 async def _delivery(api: Api, webhook_id: int) -> int:
@@ -315,8 +393,14 @@ async def _snapshot(api: Api) -> dict[str, Any]:
     tasks = await get("/api/v1/tasks")
     schedules = await get("/api/v1/schedules")
     webhooks = await get("/api/v1/webhooks")
+    hooks = await get("/api/v1/hooks")
+    rules = await get("/api/v1/mail/rules")
+    routes = await get("/api/v1/amqp/routes")
     return {
+        "amqp_routes": [(r["id"], r["queue"], r["task"], r["enabled"]) for r in routes],
+        "mail_rules": [(r["id"], r["scope"], r["to"]) for r in rules],
         "webhooks": [(w["id"], w["url"], w["enabled"], w["updated_at"]) for w in webhooks],
+        "hooks": [(h["id"], h["name"], h["enabled"], h["updated_at"]) for h in hooks],
         "schedules": [(s["id"], s["task"], s["enabled"], s["revision"]) for s in schedules],
         "tasks": [(t["name"], t["version"], t["queue"], t["priority"]) for t in tasks],
         "jobs": [(j["id"], j["state"], j["queue"]) for j in jobs["items"]],

@@ -15,15 +15,15 @@ WITH input AS (
         tenant_id text, task text, queue text, state text, priority smallint,
         run_at timestamptz, payload jsonb, max_attempts int, timeout float8, message_id text,
         content_type text, content_encoding text, key text, tags jsonb, assignee text,
-        immediate boolean, task_version int, ord int)
+        immediate boolean, task_version int, created_by text, ord int)
 ),
 inserted AS (
     INSERT INTO jobs (tenant_id, task, queue, state, priority, run_at, payload, max_attempts,
                       timeout, message_id, content_type, content_encoding, key, tags, assignee,
-                      immediate, task_version, created_at, updated_at)
+                      immediate, task_version, created_by, created_at, updated_at)
     SELECT tenant_id, task, queue, state, priority, run_at, payload, max_attempts,
            timeout, message_id, content_type, content_encoding, key, tags, assignee,
-           immediate, task_version, %(now)s, %(now)s
+           immediate, task_version, created_by, %(now)s, %(now)s
     FROM input
     ORDER BY ord
     ON CONFLICT (tenant_id, message_id) WHERE message_id IS NOT NULL DO NOTHING

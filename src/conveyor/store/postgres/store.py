@@ -795,6 +795,7 @@ def _batch(jobs: Sequence[NewJob], states: Sequence[JobState]) -> str:
                 "assignee": j.assignee,
                 "immediate": j.immediate,
                 "task_version": j.task_version,
+                "created_by": j.created_by,
                 "ord": position,
             }
             for position, (j, state) in enumerate(zip(jobs, states, strict=True), start=1)

@@ -7,12 +7,12 @@
 -- with job_by_message_id. ("WHERE true" lets SQLite parse ON CONFLICT after SELECT.)
 INSERT INTO jobs (tenant_id, task, queue, state, priority, run_at, payload, max_attempts,
                   timeout, message_id, content_type, content_encoding, key, tags, assignee,
-                  immediate, task_version, created_at, updated_at)
+                  immediate, task_version, created_by, created_at, updated_at)
 SELECT value ->> 'tenant_id', value ->> 'task', value ->> 'queue', value ->> 'state',
        value ->> 'priority', value ->> 'run_at', value -> 'payload', value ->> 'max_attempts',
        value ->> 'timeout', value ->> 'message_id', value ->> 'content_type',
        value ->> 'content_encoding', value ->> 'key', value -> 'tags', value ->> 'assignee',
-       value ->> 'immediate', value ->> 'task_version', :now, :now
+       value ->> 'immediate', value ->> 'task_version', value ->> 'created_by', :now, :now
 FROM json_each(:batch)
 WHERE true
 ORDER BY key

@@ -840,6 +840,7 @@ def _job_params(job: NewJob, state: JobState) -> dict[str, Any]:
         "assignee": job.assignee,
         "immediate": job.immediate,
         "task_version": job.task_version,
+        "created_by": job.created_by,
     }
 
 

@@ -19,6 +19,7 @@ from conveyor.web.schemas_webhooks import (
     WebhookCreated,
     WebhookIn,
     WebhookOut,
+    WebhookTestResult,
 )
 
 router = APIRouter(tags=["webhooks"])
@@ -99,3 +100,11 @@ async def redeliver(
     """Send a delivery again now, with the same ``webhook-id`` (receivers deduplicate
     by it); a failure is retried for another day."""
     return DeliveryOut.of(await webhooks.redeliver(webhook_id, delivery_id))
+
+
+@router.post("/webhooks/{webhook_id}/test", summary="Send a test request")
+async def send_test(webhook_id: WebhookId, webhooks: Webhooks) -> WebhookTestResult:
+    """POST a signed ``webhook.test`` request to the URL now (also when the
+    Subscription is disabled) and answer what came back. Nothing is recorded or
+    retried; the receiver checks the signature as for any delivery."""
+    return WebhookTestResult.of(await webhooks.send_test(webhook_id))

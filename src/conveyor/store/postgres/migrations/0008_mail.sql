@@ -1,0 +1,65 @@
+-- Conveyor schema, version 8 (PostgreSQL): email notifications. Who created each job, the
+-- summary preferences of the users, the mail rules of each tenant, the mail outbox and the
+-- cursor of the mailer over the events. JSON is text: no query looks inside it.
+
+-- The email of the user who created the job (of the schedule owner for its firings), NULL for an
+-- API key without a user.
+ALTER TABLE jobs ADD COLUMN created_by text;
+-- The question of the daily summary: the jobs of one user over the last day in one tenant.
+CREATE INDEX jobs_by_creator ON jobs (tenant_id, created_by, created_at)
+    WHERE created_by IS NOT NULL;
+
+-- A user without a row gets the defaults: a summary at 19:00 (users.time_zone).
+CREATE TABLE mail_preferences (
+    user_id          text PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    summary_at       text NOT NULL DEFAULT '19:00',
+    summary_enabled  boolean NOT NULL DEFAULT true,
+    updated_at       timestamptz NOT NULL
+);
+
+CREATE TABLE mail_rules (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id   text NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    scope_kind  text NOT NULL,
+    scope_value text NOT NULL,
+    on_events   text NOT NULL,
+    recipients  text NOT NULL,
+    created_by  text NOT NULL,
+    created_at  timestamptz NOT NULL
+);
+CREATE INDEX mail_rules_by_tenant ON mail_rules (tenant_id, id);
+
+-- One row per mail: the unique dedupe key makes each mail be queued once, whichever
+-- round or node reads the event that asks for it.
+CREATE TABLE mail_outbox (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id       text NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    dedupe_key      text NOT NULL UNIQUE,
+    kind            text NOT NULL,
+    job_id          bigint,
+    recipient       text NOT NULL,
+    subject         text NOT NULL,
+    text_body       text NOT NULL,
+    html_body       text NOT NULL,
+    state           text NOT NULL,
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz,
+    window_start    timestamptz NOT NULL,
+    last_error      text NOT NULL DEFAULT '',
+    sent_at         timestamptz,
+    created_at      timestamptz NOT NULL,
+    updated_at      timestamptz NOT NULL
+);
+CREATE INDEX mail_outbox_due ON mail_outbox (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX mail_outbox_by_tenant ON mail_outbox (tenant_id, id);
+CREATE INDEX mail_outbox_by_job ON mail_outbox (job_id, recipient) WHERE state = 'pending';
+-- The pruner's question: sent and failed mails by age.
+CREATE INDEX mail_outbox_done ON mail_outbox (updated_at) WHERE state <> 'pending';
+
+-- The position of the mailer in the events (one row): it starts after the events already
+-- there.
+CREATE TABLE mail_cursor (
+    id            integer PRIMARY KEY CHECK (id = 1),
+    last_event_id bigint NOT NULL
+);
+INSERT INTO mail_cursor (id, last_event_id) SELECT 1, COALESCE(MAX(id), 0) FROM events;
