@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from conveyor import __version__
 from conveyor.domain.hooks import parse_networks
 from conveyor.server import Server
+from conveyor.web.dashboard.mount import install_dashboard
 from conveyor.web.metrics import MetricsMiddleware
 from conveyor.web.middleware import AuditTrail, BodyLimit, RateLimit
 from conveyor.web.problems import PROBLEM_RESPONSES, install_problem_handlers
@@ -75,6 +76,7 @@ def create_app(
     app.include_router(hooks.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     for module in (auth, jobs, queues, tasks, schedules, accounts, live, webhooks, amqp, mail):
         app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    install_dashboard(app)
     settings = server.settings
     app.add_middleware(AuditTrail, record=lambda *args: server.audit.record(*args))
     app.add_middleware(

@@ -19,8 +19,11 @@ from conveyor.services.accounts import AccountService
 from conveyor.services.auth import Authenticator, Unauthenticated
 from conveyor.services.jobs import JobService
 from conveyor.services.schedules import ScheduleService
+from conveyor.web.dashboard.session import cookie_principal
 
 PRINCIPAL_KEY = "conveyor.principal"
+COOKIE_SESSION_KEY = "conveyor.cookie_session"
+"""Set on a stream request let in by the dashboard's session cookie."""
 API_KEY_PREFIX = "cvk_"
 QUERY_CREDENTIALS = frozenset({"token", "api_key"})
 """Query parameters that carry a credential (for clients that cannot send headers)."""
@@ -71,11 +74,28 @@ async def streaming_reader(
     token: Annotated[str | None, Query(description="An access token, for EventSource")] = None,
 ) -> Principal:
     """The caller of a stream, who must read jobs: as :func:`current_principal`, or
-    ``?token=`` (a browser's EventSource cannot send headers)."""
+    ``?token=``, or the dashboard's session cookie (a browser's EventSource cannot
+    send headers)."""
     redact_credentials(request.scope)
-    principal = await current_principal(request, bearer or token, api_key)
+    signed_in = None if bearer or token or api_key else await cookie_principal(request)
+    if signed_in is not None:
+        request.scope[PRINCIPAL_KEY] = signed_in
+        request.scope[COOKIE_SESSION_KEY] = True
+    principal = signed_in or await current_principal(request, bearer or token, api_key)
     principal.require(Scope.JOBS_READ)
     return principal
+
+
+def opened_by_cookie(request: Request) -> bool:
+    """Whether :func:`streaming_reader` let this request in by its session cookie."""
+    return bool(request.scope.get(COOKIE_SESSION_KEY))
+
+
+async def session_unchanged(request: Request, principal: Principal) -> bool:
+    """Whether the request's session cookie still speaks for ``principal`` with the
+    same rights: ``False`` once it is signed out, removed, or its role changed (the
+    pages' check, trusted for one second)."""
+    return await cookie_principal(request) == principal
 
 
 Caller = Annotated[Principal, Depends(current_principal)]

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -24,7 +25,14 @@ from conveyor.domain.events import Event
 from conveyor.server import Server
 from conveyor.services.auth import Unauthenticated
 from conveyor.services.live import EndReason, EventFilter, FeedEnded, LiveFeed, event_cursor
-from conveyor.web.auth import principal_for, redact_credentials, server_of, streaming_reader
+from conveyor.web.auth import (
+    opened_by_cookie,
+    principal_for,
+    redact_credentials,
+    server_of,
+    session_unchanged,
+    streaming_reader,
+)
 
 log = logging.getLogger("conveyor.web.live")
 
@@ -39,6 +47,8 @@ SERVER_ERROR = 1011
 REASON_LIMIT = 120
 """A close reason must fit in 123 bytes."""
 CLOSE_CODES = {EndReason.TOO_SLOW: TOO_SLOW, EndReason.SHUTDOWN: GOING_AWAY}
+SESSION_CHECK_SECONDS = 5.0
+"""How often a stream opened by a dashboard session cookie re-checks that session."""
 
 
 def event_message(event: Event) -> dict[str, Any]:
@@ -205,19 +215,47 @@ async def events_stream(
     cursor = event_cursor(last_event_header or last_event_id)  # before it subscribes
     feed = LiveFeed(server.live, server.jobs_for(principal), filters)
     feed.resume_after(cursor)
+    watch = _SessionWatch(request, principal) if opened_by_cookie(request) else None
     return StreamingResponse(
-        _sse(feed, server.settings.live_keepalive_seconds),
+        _sse(feed, server.settings.live_keepalive_seconds, watch),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
-async def _sse(feed: LiveFeed, keepalive: float) -> AsyncIterator[str]:
-    """The feed as SSE frames, with a comment when idle; ends when the server ends it."""
+class _SessionWatch:
+    """Re-checks, every :data:`SESSION_CHECK_SECONDS`, that the session cookie which
+    opened a stream still speaks for the same principal (not signed out, removed or
+    given another role)."""
+
+    def __init__(self, request: Request, principal: Principal) -> None:
+        self.request = request
+        self.principal = principal
+        self.every = SESSION_CHECK_SECONDS
+        self._due = time.monotonic() + self.every
+
+    async def ended(self) -> bool:
+        """Whether the session is over or changed (checked only when due)."""
+        if time.monotonic() < self._due:
+            return False
+        self._due = time.monotonic() + self.every
+        return not await session_unchanged(self.request, self.principal)
+
+
+async def _sse(
+    feed: LiveFeed, keepalive: float, watch: _SessionWatch | None = None
+) -> AsyncIterator[str]:
+    """The feed as SSE frames, with a comment when idle; ends when the server ends it
+    or, for a cookie's stream, when its session ends or changes (then keepalives come
+    at least as often as the session is checked). A reconnecting browser gets its
+    current rights."""
+    wait = keepalive if watch is None else min(keepalive, watch.every)
     try:
         yield ": connected\n\n"
         while True:
-            event = await feed.next(keepalive)
+            event = await feed.next(wait)
+            if watch is not None and await watch.ended():
+                return
             if event is None:
                 yield ": keepalive\n\n"
                 continue

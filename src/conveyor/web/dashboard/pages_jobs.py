@@ -1,0 +1,199 @@
+"""``/jobs``: the filtered, paginated, live job list, and one job's page with its
+attempts, notes, events and files, and the retry and cancel buttons."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import FileResponse
+from starlette.responses import RedirectResponse, Response
+
+from conveyor.domain.errors import InvalidInput, NotFound
+from conveyor.domain.events import EventType
+from conveyor.domain.jobs import Job, JobFilter
+from conveyor.domain.lifecycle import JobState
+from conveyor.web.dashboard.access import CheckedForm, SignedIn, Writer, jobs_of
+from conveyor.web.dashboard.render import page
+from conveyor.web.dashboard.routing import dashboard_router
+from conveyor.web.dashboard.session import Viewer
+
+router = dashboard_router()
+
+PAGE_SIZE = 50
+MAX_TEXT = 255
+MAX_ID = 2**62
+TEXT_FILTERS = ("queue", "task", "key", "tag", "assignee", "q")
+DONE_MESSAGES = {"retried": "The job will run again.", "cancelled": "The job was cancelled."}
+AGENT_EVENT_KEYS = frozenset(
+    {"attempt", "error", "fields", "from", "message", "name", "progress", "queue", "reason"}
+    | {"retry_at", "sha256", "size", "state", "task", "text", "to", "worker_id"}
+)
+"""The event data an agent sees: what the job's own events carry, never who acted
+(a key added later, such as an editor's email, stays hidden until it is listed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """The job list's filters and page, as read from the query string."""
+
+    values: dict[str, str]
+    state: JobState | None
+    cursor: int | None
+
+    @classmethod
+    def parse(cls, params: Any) -> ListQuery:
+        """Read and check the filters; ``InvalidInput`` names a bad one."""
+        values = {name: str(params.get(name, "")).strip() for name in (*TEXT_FILTERS, "state")}
+        values = {name: value for name, value in values.items() if value}
+        for name, value in values.items():
+            if len(value) > MAX_TEXT:
+                raise InvalidInput(name, f"must be at most {MAX_TEXT} characters")
+        state = values.get("state")
+        if state is not None and state not in {s.value for s in JobState}:
+            raise InvalidInput("state", "is not a job state")
+        return cls(values, JobState(state) if state else None, _cursor(params.get("cursor")))
+
+    def job_filter(self) -> JobFilter:
+        """The service's filter for one page."""
+        get = self.values.get
+        return JobFilter(
+            state=self.state,
+            queue=get("queue"),
+            task=get("task"),
+            key=get("key"),
+            tag=get("tag"),
+            assignee=get("assignee"),
+            text=get("q"),
+            after_id=self.cursor,
+            limit=PAGE_SIZE,
+        )
+
+    def query_string(self, **changes: str | None) -> str:
+        """This list's query string with some values changed (``None`` drops one)."""
+        merged: dict[str, str | None] = {**self.values, **changes}
+        return urlencode({k: v for k, v in merged.items() if v})
+
+
+def _cursor(raw: object) -> int | None:
+    if raw in (None, ""):
+        return None
+    if not isinstance(raw, str) or not raw.isdigit() or not 0 < int(raw) < MAX_ID:
+        raise InvalidInput("cursor", "must be a job id")
+    return int(raw)
+
+
+async def list_context(request: Request, viewer: Viewer) -> dict[str, Any]:
+    """One page of the job list and its paging links."""
+    query = ListQuery.parse(request.query_params)
+    found: list[Job] = await jobs_of(request, viewer).list_jobs(query.job_filter())
+    next_cursor = str(found[-1].id) if len(found) == PAGE_SIZE else None
+    return {
+        "jobs": found,
+        "query": query,
+        "filters": query.values,
+        "next_link": f"/jobs?{query.query_string(cursor=next_cursor)}" if next_cursor else None,
+        "first_link": f"/jobs?{query.query_string()}" if query.cursor else None,
+        "fragment_query": query.query_string(cursor=str(query.cursor) if query.cursor else None),
+    }
+
+
+@router.get("/jobs")
+async def job_list(request: Request, viewer: SignedIn) -> Response:
+    """Jobs matching the filters, newest first, a page at a time."""
+    context = await list_context(request, viewer)
+    return page(request, "jobs.html", viewer, section="jobs", **context)
+
+
+@router.get("/fragments/jobs")
+async def job_rows(request: Request, viewer: SignedIn) -> Response:
+    """The rows of the job list, fetched again by the page when events arrive."""
+    context = await list_context(request, viewer)
+    return page(request, "_job_rows.html", viewer, **context)
+
+
+def shown_event_data(data: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
+    """The keys of an event's data the viewer may see (agents: only the safe ones)."""
+    if not viewer.is_agent:
+        return data
+    return {key: value for key, value in data.items() if key in AGENT_EVENT_KEYS}
+
+
+async def job_context(request: Request, viewer: Viewer, job_id: int) -> dict[str, Any]:
+    """Everything one job's page shows."""
+    detail = await jobs_of(request, viewer).detail(_job_id(job_id))
+    notes = [e for e in detail.events if e.type == EventType.JOB_NOTE]
+    return {
+        "job": detail.job,
+        "attempts": sorted(detail.attempts, key=lambda a: a.attempt, reverse=True),
+        "events": [(e, shown_event_data(e.data, viewer)) for e in reversed(detail.events)],
+        "notes": notes,
+        "artifacts": detail.artifacts,
+        "may_retry": viewer.may_write and detail.job.state in RETRYABLE_STATES,
+        "may_cancel": viewer.may_write and detail.job.state in CANCELLABLE_STATES,
+    }
+
+
+RETRYABLE_STATES = frozenset({JobState.COMPLETED, JobState.DISCARDED, JobState.CANCELLED})
+CANCELLABLE_STATES = frozenset(
+    {JobState.SCHEDULED, JobState.AVAILABLE, JobState.RUNNING, JobState.RETRYABLE}
+)
+
+
+def _job_id(job_id: int) -> int:
+    if not 0 < job_id < MAX_ID:
+        raise NotFound(f"job {job_id} does not exist")
+    return job_id
+
+
+@router.get("/jobs/{job_id}")
+async def job_page(request: Request, viewer: SignedIn, job_id: int) -> Response:
+    """One job with its payload, attempts, notes, events and files."""
+    context = await job_context(request, viewer, job_id)
+    done = DONE_MESSAGES.get(request.query_params.get("done", ""))
+    return page(request, "job.html", viewer, section="jobs", done=done, **context)
+
+
+@router.get("/fragments/jobs/{job_id}")
+async def job_fragment(request: Request, viewer: SignedIn, job_id: int) -> Response:
+    """The changing part of a job's page, fetched again when its events arrive."""
+    context = await job_context(request, viewer, job_id)
+    part = "_job_history.html" if request.query_params.get("part") == "history" else None
+    return page(request, part or "_job_live.html", viewer, **context)
+
+
+@router.post("/jobs/{job_id}/retry")
+async def retry_job(request: Request, viewer: Writer, form: CheckedForm, job_id: int) -> Response:
+    """Run a finished job again (as the API's retry, with the viewer's permissions)."""
+    await jobs_of(request, viewer).retry(_job_id(job_id))
+    return RedirectResponse(f"/jobs/{job_id}?done=retried", status_code=303)
+
+
+@router.post("/jobs/{job_id}/cancel")
+async def cancel_job(request: Request, viewer: Writer, form: CheckedForm, job_id: int) -> Response:
+    """Cancel a job that has not finished."""
+    await jobs_of(request, viewer).cancel(_job_id(job_id), "cancelled from the dashboard")
+    return RedirectResponse(f"/jobs/{job_id}?done=cancelled", status_code=303)
+
+
+@router.get("/jobs/{job_id}/artifacts/{artifact_id}")
+async def download_artifact(
+    request: Request, viewer: SignedIn, job_id: int, artifact_id: int
+) -> Response:
+    """A job's file, by the same rules as the API's download."""
+    for artifact in await jobs_of(request, viewer).artifacts(_job_id(job_id)):
+        if artifact.id == artifact_id:
+            path = Path(artifact.path)
+            if not await asyncio.to_thread(path.is_file):
+                raise NotFound(f"the file of artifact {artifact_id} is gone")
+            return FileResponse(
+                path,
+                filename=artifact.name,
+                media_type="application/octet-stream",
+                headers={"X-Checksum-SHA256": artifact.sha256},
+            )
+    raise NotFound(f"artifact {artifact_id} does not exist")

@@ -1,0 +1,52 @@
+"""The dashboard's own store queries, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from conveyor.store.dashboard import DashboardQueries
+from tests.integration.dashboard.conftest import Dashboard
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Both stores."""
+    return str(request.param)
+
+
+async def test_finished_per_minute_counts_completions_and_discards(dash: Dashboard) -> None:
+    for _ in range(3):
+        await dash.enqueue("alice", queue="q")
+    await dash.enqueue("bob", queue="q")
+    await dash.finish("acme", "q")
+    await dash.finish("acme", "q")
+    await dash.finish("acme", "q", failed=True)
+    await dash.finish("globex", "q")
+    now = dash.server.now()
+    minutes = await DashboardQueries(dash.server.store).finished_per_minute("acme", now)
+    assert len(minutes) == 60
+    assert minutes[-1].minute <= now < minutes[-1].minute + timedelta(minutes=1)
+    assert sum(m.completed for m in minutes) == 2
+    assert sum(m.discarded for m in minutes) == 1
+    later = await DashboardQueries(dash.server.store).finished_per_minute(
+        "acme", now + timedelta(hours=2)
+    )
+    assert sum(m.completed + m.discarded for m in later) == 0
+
+
+async def test_finished_per_minute_reads_only_the_partial_index(dash: Dashboard) -> None:
+    """The throughput query's predicate implies the index's, so it skips other events."""
+    queries = DashboardQueries(dash.server.store)
+    query = queries._sql[f"finished_per_minute_{dash.server.store.dialect}"]
+    params = {"tenant_id": "acme", "since": dash.server.now() - timedelta(hours=1)}
+    if dash.server.store.dialect == "sqlite":
+        steps = [(f"EXPLAIN QUERY PLAN {query}", params)]
+    else:  # a tiny table: forbid the sequential scan, so only a usable index is chosen
+        steps = [("SET LOCAL enable_seqscan = off", {}), (f"EXPLAIN {query}", params)]
+    *_, rows = await dash.server.store.run_sql(steps)
+    plan = "\n".join(str(value) for row in rows for value in row.values())
+    assert "events_finished_by_tenant" in plan, plan
