@@ -186,7 +186,12 @@ async def _phase(
     inbox.duplicates = 0
     began = time.time()
     await produce()
-    await asyncio.wait_for(inbox.done.wait(), DRAIN_TIMEOUT)
+    try:
+        await asyncio.wait_for(inbox.done.wait(), DRAIN_TIMEOUT)
+    except TimeoutError:
+        raise TimeoutError(
+            f"{inbox.received} of {inbox.expected} messages after {DRAIN_TIMEOUT:.0f} s"
+        ) from None
     elapsed = inbox.last_at - began
     return {
         "per_s": inbox.received / elapsed,

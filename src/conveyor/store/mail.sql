@@ -47,11 +47,14 @@ SELECT id FROM mail_outbox WHERE dedupe_key = :dedupe_key
 -- name: due_mail
 -- In order per job and address: a mail waits while an earlier one of the same job to the
 -- same address is pending (the start mail goes before the finish mail).
+-- The earliest pending one is found by a lookup per row in mail_outbox_by_job (an
+-- anti-join could turn quadratic on a backlog).
 SELECT m.* FROM mail_outbox AS m
 WHERE m.state = 'pending' AND m.next_attempt_at <= :now
-  AND NOT EXISTS (SELECT 1 FROM mail_outbox AS e
+  AND (m.job_id IS NULL
+       OR m.id = (SELECT MIN(e.id) FROM mail_outbox AS e
                   WHERE e.job_id = m.job_id AND e.recipient = m.recipient
-                    AND e.state = 'pending' AND e.id < m.id)
+                    AND e.state = 'pending'))
 ORDER BY m.next_attempt_at, m.id
 LIMIT :limit
 

@@ -53,7 +53,7 @@ CREATE TABLE mail_outbox (
 );
 CREATE INDEX mail_outbox_due ON mail_outbox (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX mail_outbox_by_tenant ON mail_outbox (tenant_id, id);
-CREATE INDEX mail_outbox_by_job ON mail_outbox (job_id, recipient) WHERE state = 'pending';
+CREATE INDEX mail_outbox_by_job ON mail_outbox (job_id, recipient, id) WHERE state = 'pending';
 -- The pruner's question: sent and failed mails by age.
 CREATE INDEX mail_outbox_done ON mail_outbox (updated_at) WHERE state <> 'pending';
 
