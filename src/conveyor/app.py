@@ -116,13 +116,14 @@ class AsyncConveyor:
         return worker
 
     def _scheduler(self, store: Store) -> Scheduler:
-        def jobs_for(tenant_id: str) -> JobService:
+        def jobs_for(tenant_id: str, created_by: str | None = None) -> JobService:
             return JobService(
                 store,
                 tenant_id,
                 self._app.registry.settings,
                 catalog=self._catalog,
                 shell_tasks=self._app.shell_tasks,
+                created_by=created_by,
             )
 
         return Scheduler(

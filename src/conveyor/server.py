@@ -298,10 +298,15 @@ class Server:
         if self.scheduler is not None:
             self.scheduler.wake()
 
-    def _system_jobs(self, tenant_id: str) -> JobService:
-        """A tenant's job service as the server itself uses it (firing schedules)."""
+    def _system_jobs(self, tenant_id: str, created_by: str | None = None) -> JobService:
+        """A tenant's job service as the server itself uses it (firing schedules, taking
+        RabbitMQ messages), creating jobs as ``created_by``."""
         service = JobService(
-            self.store, tenant_id, catalog=self.task_catalog, shell_tasks=self.settings.shell_tasks
+            self.store,
+            tenant_id,
+            catalog=self.task_catalog,
+            shell_tasks=self.settings.shell_tasks,
+            created_by=created_by,
         )
         if self.worker_app is not None:
             service.tasks = self.worker_app.registry.settings

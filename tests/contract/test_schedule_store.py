@@ -65,7 +65,11 @@ def service(
 
 def scheduler(store: Store, schedules: ScheduleStore, clock: FakeClock) -> Scheduler:
     return Scheduler(
-        schedules, lambda tenant: JobService(store, tenant), SoleLeadership(), clock, interval=1.0
+        schedules,
+        lambda tenant, created_by=None: JobService(store, tenant, created_by=created_by),
+        SoleLeadership(),
+        clock,
+        interval=1.0,
     )
 
 
@@ -211,6 +215,7 @@ async def test_a_due_schedule_fires_once_with_its_idempotency_key(
     )
     assert job.run_at == fire_at
     assert job.key == made.name
+    assert job.created_by == "owner@acme.test"  # the schedule's owner made it
     stored = await schedules.get(ACME, made.id)
     assert (stored.last_fire_at, stored.last_job_id) == (fire_at, job.id)
     assert stored.next_fire_at == fire_at + timedelta(minutes=1)
@@ -353,7 +358,8 @@ async def test_a_job_that_cannot_be_made_is_recorded_and_the_schedule_moves_on(
 ) -> None:
     made = await service(schedules, clock).create(minutely())
     clock.advance(60)
-    loop = Scheduler(schedules, lambda tenant: RefusingJobs(store, tenant), SoleLeadership(), clock)
+    refusing = lambda tenant, created_by=None: RefusingJobs(store, tenant)  # noqa: E731
+    loop = Scheduler(schedules, refusing, SoleLeadership(), clock)
     assert await loop.run_once() == 0
     [run] = await schedules.list_runs(ACME, made.id, 10)
     assert (run.outcome, run.reason, run.job_id) == (RunOutcome.FAILED, "task: refused", None)

@@ -3,36 +3,19 @@ database directly, and the bridge's status."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from conveyor.cli.main import app
-from tests.conftest import migrate_database
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    """A migrated SQLite database."""
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    migrate_database(url)
-    return url
+from tests.integration.cli_support import run, run_json
 
 
 def cli(db: str, *args: str) -> tuple[int, str]:
-    result = runner.invoke(app, ["--database-url", db, "amqp", *args])
-    return result.exit_code, result.output
+    return run(db, "amqp", *args)
 
 
 def ok_json(db: str, *args: str) -> Any:
-    code, out = cli(db, *args, "--json")
-    assert code == 0, out
-    return json.loads(out)
+    return run_json(db, "amqp", *args)
 
 
 def test_a_route_is_added_listed_shown_in_status_and_removed(db: str) -> None:

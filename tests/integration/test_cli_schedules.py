@@ -19,19 +19,10 @@ from conveyor.cli.main import app
 from conveyor.domain.schedules import Firing, RunOutcome
 from conveyor.services.jobs import JobService
 from conveyor.store import schedules_for, store_from_url
-from tests.conftest import migrate_database
 
 runner = CliRunner()
 
 HTTP_PAYLOAD = '{"url": "http://127.0.0.1:9/x"}'
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    """A migrated SQLite database."""
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    migrate_database(url)
-    return url
 
 
 def cli(db: str, *args: str, given: str | None = None) -> tuple[int, str]:

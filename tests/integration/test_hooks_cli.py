@@ -5,40 +5,22 @@ and secret are printed only when made."""
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-from typer.testing import CliRunner
-
-from conveyor.cli.main import app
 from conveyor.services.hooks import HookReceiver, IncomingRequest
 from conveyor.services.jobs import JobService
 from conveyor.store import hooks_for, store_from_url
-from tests.conftest import migrate_database
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    """A migrated SQLite database."""
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    migrate_database(url)
-    return url
+from tests.integration.cli_support import run, run_json
 
 
 def cli(db: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    result = runner.invoke(app, ["--database-url", db, "hooks", *args], env=env)
-    return result.exit_code, result.output
+    return run(db, "hooks", *args, env=env)
 
 
 def ok_json(db: str, *args: str) -> Any:
-    result = runner.invoke(app, ["--database-url", db, "hooks", *args, "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    return run_json(db, "hooks", *args)
 
 
 def _send(db: str, token: str, body: bytes, delivery_id: str) -> None:

@@ -4,9 +4,7 @@ line when mail is not set up)."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,29 +12,18 @@ from typer.testing import CliRunner
 
 from conveyor.cli.context import console
 from conveyor.cli.main import app
-from tests.conftest import migrate_database
+from tests.integration.cli_support import run, run_json
 from tests.smtp_server import Mailbox, free_port, smtp_server
 
 runner = CliRunner()
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    """A migrated SQLite database."""
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    migrate_database(url)
-    return url
-
-
 def cli(db: str, *args: str) -> tuple[int, str]:
-    result = runner.invoke(app, ["--database-url", db, "mail", *args])
-    return result.exit_code, result.output
+    return run(db, "mail", *args)
 
 
 def ok_json(db: str, *args: str) -> Any:
-    code, out = cli(db, *args, "--json")
-    assert code == 0, out
-    return json.loads(out)
+    return run_json(db, "mail", *args)
 
 
 def test_a_rule_is_made_listed_and_removed(db: str) -> None:

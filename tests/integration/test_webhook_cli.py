@@ -3,39 +3,21 @@ the command line on the database directly; a secret is printed only when made.""
 
 from __future__ import annotations
 
-import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, ClassVar
 
-import pytest
 from standardwebhooks import Webhook
-from typer.testing import CliRunner
 
-from conveyor.cli.main import app
-from tests.conftest import migrate_database
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    """A migrated SQLite database."""
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    migrate_database(url)
-    return url
+from tests.integration.cli_support import run, run_json
 
 
 def cli(db: str, *args: str) -> tuple[int, str]:
-    result = runner.invoke(app, ["--database-url", db, "webhooks", *args])
-    return result.exit_code, result.output
+    return run(db, "webhooks", *args)
 
 
 def ok_json(db: str, *args: str) -> Any:
-    code, out = cli(db, *args, "--json")
-    assert code == 0, out
-    return json.loads(out)
+    return run_json(db, "webhooks", *args)
 
 
 def test_a_webhook_is_made_listed_rotated_and_removed(db: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from conveyor.domain.errors import ConveyorError
 from conveyor.domain.schedules import (
@@ -31,8 +32,14 @@ from conveyor.store.schedules_protocol import ScheduleStore
 
 log = logging.getLogger("conveyor.scheduler")
 
-JobsFor = Callable[[str], JobService]
-"""The job service of a tenant (the scheduler acts for every tenant)."""
+
+class JobsFor(Protocol):
+    """The job service of a tenant, creating jobs as ``created_by`` (the scheduler acts
+    for every tenant, each schedule's jobs as made by its owner)."""
+
+    def __call__(self, tenant_id: str, created_by: str | None = None) -> JobService:
+        """The service."""
+
 
 BATCH = 100
 
@@ -99,8 +106,7 @@ class Scheduler(Loop):
             "tags": ["schedule"],
             "key": schedule.name,
         }
-        jobs = self.jobs_for(schedule.tenant_id)
-        jobs.created_by = owner_email(schedule.owner)
+        jobs = self.jobs_for(schedule.tenant_id, owner_email(schedule.owner))
         try:
             job = await jobs.enqueue(template.task, template.payload, options)
         except ConveyorError as exc:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from conveyor.builtins.catalog import builtin_settings, check_shell_job, shell_tasks_from_env
@@ -243,6 +245,16 @@ class JobService:
         """The files a job produced."""
         await self.get(job_id)
         return await self.store.list_artifacts(self.tenant_id, job_id)
+
+    async def artifact_file(self, job_id: int, artifact_id: int) -> Artifact:
+        """One of a job's files, to download: ``NotFound`` if it is not the job's or its
+        file is gone from the data directory."""
+        for artifact in await self.artifacts(job_id):
+            if artifact.id == artifact_id:
+                if not await asyncio.to_thread(Path(artifact.path).is_file):
+                    raise NotFound(f"the file of artifact {artifact_id} is gone")
+                return artifact
+        raise NotFound(f"artifact {artifact_id} does not exist")
 
     async def stats(self) -> dict[tuple[str, JobState], int]:
         """Job counts by (queue, state)."""

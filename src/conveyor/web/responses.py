@@ -1,9 +1,11 @@
-"""Responses the hot job routes build themselves."""
+"""Responses the routes build themselves: hot job routes, artifact downloads."""
 
 from __future__ import annotations
 
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
+
+from conveyor.domain.jobs import Artifact
 
 
 def json_response(model: BaseModel, status: int = 200) -> Response:
@@ -17,3 +19,13 @@ def json_response(model: BaseModel, status: int = 200) -> Response:
     2.6 ms per 100 jobs, serialization included).
     """
     return Response(model.model_dump_json(), status_code=status, media_type="application/json")
+
+
+def artifact_download(artifact: Artifact) -> FileResponse:
+    """The exact bytes of an artifact; ``X-Checksum-SHA256`` carries its checksum."""
+    return FileResponse(
+        artifact.path,
+        filename=artifact.name,
+        media_type="application/octet-stream",
+        headers={"X-Checksum-SHA256": artifact.sha256},
+    )

@@ -3,14 +3,11 @@ attempts, notes, events and files, and the retry and cancel buttons."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
-from fastapi.responses import FileResponse
 from starlette.responses import RedirectResponse, Response
 
 from conveyor.domain.errors import InvalidInput, NotFound
@@ -21,6 +18,7 @@ from conveyor.web.dashboard.access import CheckedForm, SignedIn, Writer, jobs_of
 from conveyor.web.dashboard.render import page
 from conveyor.web.dashboard.routing import dashboard_router
 from conveyor.web.dashboard.session import Viewer
+from conveyor.web.responses import artifact_download
 
 router = dashboard_router()
 
@@ -185,15 +183,5 @@ async def download_artifact(
     request: Request, viewer: SignedIn, job_id: int, artifact_id: int
 ) -> Response:
     """A job's file, by the same rules as the API's download."""
-    for artifact in await jobs_of(request, viewer).artifacts(_job_id(job_id)):
-        if artifact.id == artifact_id:
-            path = Path(artifact.path)
-            if not await asyncio.to_thread(path.is_file):
-                raise NotFound(f"the file of artifact {artifact_id} is gone")
-            return FileResponse(
-                path,
-                filename=artifact.name,
-                media_type="application/octet-stream",
-                headers={"X-Checksum-SHA256": artifact.sha256},
-            )
-    raise NotFound(f"artifact {artifact_id} does not exist")
+    jobs = jobs_of(request, viewer)
+    return artifact_download(await jobs.artifact_file(_job_id(job_id), artifact_id))

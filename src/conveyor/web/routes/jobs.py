@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path as FilePath
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import FileResponse, Response
 from pydantic import AwareDatetime
 
-from conveyor.domain.errors import NotFound
 from conveyor.domain.jobs import JobFilter
 from conveyor.domain.lifecycle import JobState, NotEditable
 from conveyor.web.auth import ReadJobs, WriteJobs
 from conveyor.web.problems import problem
-from conveyor.web.responses import json_response
+from conveyor.web.responses import artifact_download, json_response
 from conveyor.web.routes.params import MAX_ID, Cursor, JobId, Limit, parse_cursor
 from conveyor.web.schemas import (
     ArtifactOut,
@@ -167,18 +164,7 @@ async def download_artifact(
     jobs: ReadJobs,
 ) -> FileResponse:
     """The exact bytes of an artifact; ``X-Checksum-SHA256`` carries its checksum."""
-    for artifact in await jobs.artifacts(job_id):
-        if artifact.id == artifact_id:
-            path = FilePath(artifact.path)
-            if not await asyncio.to_thread(path.is_file):
-                raise NotFound(f"the file of artifact {artifact_id} is gone")
-            return FileResponse(
-                path,
-                filename=artifact.name,
-                media_type="application/octet-stream",
-                headers={"X-Checksum-SHA256": artifact.sha256},
-            )
-    raise NotFound(f"artifact {artifact_id} does not exist")
+    return artifact_download(await jobs.artifact_file(job_id, artifact_id))
 
 
 @router.get("/results", tags=["results"], summary="Query results")
