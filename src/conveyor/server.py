@@ -20,6 +20,7 @@ from conveyor.builtins.catalog import may_run_shell
 from conveyor.domain.accounts import Principal
 from conveyor.domain.hooks import parse_networks
 from conveyor.domain.jobs import utcnow
+from conveyor.domain.ratelimit import TokenBuckets
 from conveyor.loops.auditor import AuditFlusher
 from conveyor.loops.base import Loop
 from conveyor.loops.hook_pruner import ReceiptPruner
@@ -332,6 +333,7 @@ class Server:
             signer,
             timedelta(days=settings.refresh_token_days),
             self.now,
+            TokenBuckets(settings.sign_in_failures_per_minute, settings.sign_in_failures_burst),
         )
         self.accounts = AccountService(
             self.accounts_store, passwords, self.now, on_change=self.auth.forget
@@ -342,8 +344,11 @@ class Server:
         self.webhook_store = webhooks_for(self.store)
         self.mail_store = mail_for(self.store)
         self.hook_store = hooks_for(self.store)
-        trusted = parse_networks(settings.trusted_proxies)
-        self.receiver = HookReceiver(self.hook_store, self._system_jobs, self.now, trusted)
+        self.trusted_proxies = parse_networks(settings.trusted_proxies)
+        """Proxies whose ``X-Forwarded-For`` names the client."""
+        self.receiver = HookReceiver(
+            self.hook_store, self._system_jobs, self.now, self.trusted_proxies
+        )
         admin_password = settings.admin_password
         made = await self.accounts.bootstrap_admin(
             settings.admin_email, admin_password.get_secret_value() if admin_password else None

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=6_000, ge=0)
     """Requests per minute per API key, user or address (0: no limit)."""
     rate_limit_burst: int = Field(default=500, ge=1)
+    sign_in_failures_per_minute: int = Field(default=10, ge=0)
+    """Failed sign-ins per minute from one address before it waits (0: no limit)."""
+    sign_in_failures_burst: int = Field(default=10, ge=1)
     audit_retention_days: int = Field(default=365, ge=1)
     rescue_interval: float = Field(default=5.0, gt=0)
     """Seconds between sweeps for jobs whose worker died."""

@@ -6,6 +6,7 @@ through SQLite's epoch seconds and PostgreSQL's timestamptz.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import datetime, timedelta
 
@@ -222,6 +223,45 @@ async def test_memberships_are_added_replaced_listed_and_removed(
     assert await accounts.get_membership(ACME, bob.id) is None
     with pytest.raises(NotFound):
         await accounts.remove_membership(ACME, bob.id)
+
+
+async def test_a_tenant_keeps_at_least_one_owner(accounts: AccountStore, clock: FakeClock) -> None:
+    await accounts.create_tenant(tenant(ACME, clock()))
+    ann = await member(accounts, "ann@example.com", ACME, clock(), Role.OWNER)
+    bob = await member(accounts, "bob@example.com", ACME, clock(), Role.MEMBER)
+    await accounts.add_refresh_token(token("t-ann", ann.id, clock(), family="fa"))
+    with pytest.raises(Conflict):
+        await accounts.change_role(ACME, ann.id, Role.MEMBER)
+    with pytest.raises(Conflict):
+        await accounts.remove_membership(ACME, ann.id)
+    assert (await accounts.get_membership(ACME, ann.id)) == Membership(
+        ACME, ann.id, Role.OWNER, clock()
+    )
+    assert await accounts.use_refresh_token("t-ann", clock())  # a refused removal revokes nothing
+    promoted = await accounts.change_role(ACME, bob.id, Role.OWNER)
+    assert promoted.role is Role.OWNER
+    assert (await accounts.change_role(ACME, ann.id, Role.AGENT)).role is Role.AGENT
+    with pytest.raises(NotFound):
+        await accounts.change_role(ACME, "u-nobody", Role.OWNER)
+    with pytest.raises(Conflict):
+        await accounts.remove_membership(ACME, bob.id)
+
+
+async def test_two_owners_stepping_down_at_once_leave_one(
+    accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.create_tenant(tenant(ACME, clock()))
+    owners = [
+        await member(accounts, f"{name}@example.com", ACME, clock(), Role.OWNER)
+        for name in ("ann", "bob")
+    ]
+    results = await asyncio.gather(
+        *(accounts.change_role(ACME, owner.id, Role.MEMBER) for owner in owners),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "Membership"]
+    roles = [m.role for _, m in await accounts.list_members(ACME)]
+    assert roles.count(Role.OWNER) == 1
 
 
 async def test_a_membership_needs_an_existing_tenant_and_user(

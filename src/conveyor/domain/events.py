@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -58,3 +58,16 @@ class Event:
     job_id: int | None
     data: dict[str, Any]
     created_at: datetime
+
+
+AGENT_EVENT_KEYS = frozenset(
+    {"attempt", "error", "fields", "from", "message", "name", "progress", "queue", "reason"}
+    | {"retry_at", "sha256", "size", "state", "task", "text", "to", "worker_id"}
+)
+"""The event data an agent sees: what the job's own events carry, never who acted
+(a key added later, such as an editor's email, stays hidden until it is listed)."""
+
+
+def as_agent_sees_it(event: Event) -> Event:
+    """``event`` with only the data an agent may see (``AGENT_EVENT_KEYS``)."""
+    return replace(event, data={k: v for k, v in event.data.items() if k in AGENT_EVENT_KEYS})

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from conveyor.domain.digits import is_digits
 from conveyor.domain.errors import ConveyorError, InvalidInput
 from conveyor.domain.jobs import check_name
 from conveyor.domain.webhooks import SECRET_PREFIX, new_secret, sign
@@ -240,7 +241,7 @@ def verify_standard(secret: str, headers: Headers, body: bytes, now: datetime) -
     signatures = headers.get("webhook-signature", "")
     if not msg_id or not stamp or not signatures:
         raise BadSignature("webhook-id, webhook-timestamp and webhook-signature are needed")
-    if not stamp.isdigit() or len(stamp) > 12:
+    if not is_digits(stamp) or len(stamp) > 12:
         raise BadSignature("webhook-timestamp must be seconds since the epoch")
     timestamp = int(stamp)
     if abs(now.timestamp() - timestamp) > TOLERANCE.total_seconds():

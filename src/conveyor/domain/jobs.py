@@ -193,6 +193,13 @@ class JobFilter:
     newest_first: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def narrows(self) -> bool:
+        """Whether any criterion is set (paging and order aside)."""
+        criteria = (self.state, self.queue, self.task, self.key, self.tag, self.assignee)
+        moments = (self.created_after, self.created_before, self.text)
+        return any(value is not None for value in (*criteria, *moments)) or bool(self.extra)
+
 
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""

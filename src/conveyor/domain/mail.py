@@ -19,6 +19,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from conveyor.domain.accounts import normalize_email
+from conveyor.domain.digits import is_digits
 from conveyor.domain.errors import InvalidInput
 from conveyor.domain.jobs import Job, check_name
 
@@ -223,7 +224,7 @@ def rule_spec(scope: str, on: Sequence[str], to: Sequence[str]) -> RuleSpec:
         raise InvalidInput("scope", "must be task:NAME, schedule:ID or job:ID") from None
     if kind is ScopeKind.TASK:
         value = check_name("scope", value)
-    elif not (value.isascii() and value.isdigit()) or not 0 < int(value) < 2**62:
+    elif not is_digits(value) or not 0 < int(value) < 2**62:
         raise InvalidInput("scope", f"{kind.value}: needs a positive id")
     return RuleSpec(kind, str(value), check_events(on), check_recipients(to))
 

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronsim import CronSim, CronSimError
 
+from conveyor.domain.digits import is_digits
 from conveyor.domain.errors import InvalidInput
 
 MIN_INTERVAL_SECONDS = 1.0
@@ -223,7 +224,7 @@ def _cron_problem(message: str, fields: dict[str, str]) -> str:
     value = fields.get(name)
     if value is None:
         return message
-    if name == "day-of-month" and value.replace(",", "").isdigit():
+    if name == "day-of-month" and is_digits(value.replace(",", "")):
         return f"{name} field: no month of the month field has day {value}"
     return f"{name} field: {value!r} is not valid"
 
@@ -232,7 +233,7 @@ def _check_field(name: str, low: int, high: int, field: str) -> None:
     """Name the first value of one field that is out of range or malformed."""
     for item in field.split(","):
         base, _, step = item.upper().partition("/")
-        if step and (not step.isdigit() or int(step) == 0):
+        if step and (not is_digits(step) or int(step) == 0):
             raise InvalidInput("cron", f"{name} field: step {step!r} must be a whole number from 1")
         if name == "day-of-month" and base.endswith("W"):
             raise InvalidInput("cron", f"{name} field: 'W' (nearest weekday) is not supported")

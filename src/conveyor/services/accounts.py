@@ -118,9 +118,12 @@ class AccountService:
     async def usage(
         self, actor: Principal, tenant_id: str, since: datetime, until: datetime
     ) -> TenantUsage:
-        """A tenant's jobs, run time and storage in a window (admins and its owners)."""
+        """A tenant's jobs, run time and storage in a window (admins and its owners).
+        Others see only the tenant they act in: their role elsewhere may be less."""
         self._see_tenant(actor, tenant_id)
         if not actor.is_admin:
+            if tenant_id != actor.tenant_id:
+                raise PermissionDenied(f"sign in to tenant {tenant_id!r} to see its usage")
             actor.require(Scope.ADMIN)
         if until <= since:
             raise InvalidInput("until", "must be after since")
@@ -169,9 +172,8 @@ class AccountService:
     async def set_role(self, actor: Principal, user_id: str, role: Role) -> tuple[User, Membership]:
         """Change a user's role in the actor's tenant."""
         actor.require(Scope.ADMIN)
-        await self._member(actor.tenant_id, user_id)
         try:
-            membership = await self._join(actor.tenant_id, user_id, role)
+            membership = await self.accounts.change_role(actor.tenant_id, user_id, role)
         finally:
             self.on_change()
         return await self.accounts.get_user(user_id), membership

@@ -39,6 +39,7 @@ from conveyor.domain.accounts import (
     user_principal,
 )
 from conveyor.domain.errors import ConveyorError, NotFound, PermissionDenied
+from conveyor.domain.ratelimit import TokenBuckets
 from conveyor.store.accounts_protocol import AccountStore
 
 ALGORITHM = "HS256"
@@ -57,9 +58,9 @@ class Unauthenticated(ConveyorError):
 class LockedOut(Unauthenticated):
     """Too many failed logins: wait before trying again."""
 
-    def __init__(self, retry_after: float) -> None:
+    def __init__(self, retry_after: float, why: str = "too many failed logins") -> None:
         self.retry_after = max(1.0, retry_after)
-        super().__init__(f"too many failed logins: try again in {int(self.retry_after)} s")
+        super().__init__(f"{why}: try again in {int(self.retry_after)} s")
 
 
 class TenantSuspended(PermissionDenied):
@@ -149,12 +150,15 @@ class Authenticator:
         signer: TokenSigner,
         refresh_lifetime: timedelta,
         clock: Callable[[], datetime],
+        failures_by_address: TokenBuckets | None = None,
     ) -> None:
         self.accounts = accounts
         self.passwords = passwords
         self.signer = signer
         self.refresh_lifetime = refresh_lifetime
         self.clock = clock
+        self.failures_by_address = failures_by_address or TokenBuckets(0, 1)
+        """Failed sign-ins allowed per client address (password guessing across accounts)."""
         self._key_touched: dict[str, datetime] = {}
         self._principals: dict[str, tuple[float, Principal]] = {}
 
@@ -176,8 +180,22 @@ class Authenticator:
 
     # -- sign-in and sessions ---------------------------------------------------
 
-    async def login(self, email: str, password: str, tenant_id: str | None = None) -> Session:
-        """Check a password (with lockout) and open a session in one of the user's tenants."""
+    async def login(
+        self, email: str, password: str, tenant_id: str | None = None, address: str = ""
+    ) -> Session:
+        """Check a password (with lockout per account, and per ``address`` after too many
+        failures from it) and open a session in one of the user's tenants."""
+        wait = self.failures_by_address.waiting(address, time.monotonic()) if address else 0
+        if wait > 0:
+            raise LockedOut(wait, "too many failed sign-ins from your address")
+        try:
+            return await self._login(email, password, tenant_id)
+        except Unauthenticated:
+            if address:
+                self.failures_by_address.take(address, time.monotonic())
+            raise
+
+    async def _login(self, email: str, password: str, tenant_id: str | None) -> Session:
         now = self.clock()
         try:
             user = await self.accounts.find_user_by_email(normalize_email(email))

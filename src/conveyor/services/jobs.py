@@ -10,7 +10,7 @@ from typing import Any
 
 from conveyor.builtins.catalog import builtin_settings, check_shell_job, shell_tasks_from_env
 from conveyor.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from conveyor.domain.events import Event
+from conveyor.domain.events import Event, as_agent_sees_it
 from conveyor.domain.jobs import Artifact, Attempt, Job, JobFilter, NewJob, job_edit, new_job
 from conveyor.domain.lifecycle import JobState
 from conveyor.domain.tasks import TaskSettings, TaskVersion
@@ -177,7 +177,14 @@ class JobService:
     async def job_events(self, job_id: int, limit: int = 1000) -> list[Event]:
         """Every event of one job, oldest first."""
         await self.get(job_id)
-        return await self.store.list_job_events(self.tenant_id, job_id, limit)
+        return [
+            self.shown(e) for e in await self.store.list_job_events(self.tenant_id, job_id, limit)
+        ]
+
+    def shown(self, event: Event) -> Event:
+        """``event`` as this principal may see it: an agent sees only the job's own data,
+        never who acted."""
+        return event if self.assigned_to is None else as_agent_sees_it(event)
 
     async def list_jobs(self, filters: JobFilter) -> list[Job]:
         """Jobs matching ``filters`` (an agent's list holds only its own)."""
@@ -213,11 +220,13 @@ class JobService:
         )
 
     async def bulk(self, action: str, filters: JobFilter, limit: int) -> BulkResult:
-        """Cancel or retry every job matching ``filters`` (up to ``limit``); jobs in a
-        state that forbids the action are skipped, not errors."""
+        """Cancel or retry every job matching ``filters`` (up to ``limit``; at least one
+        filter); jobs in a state that forbids the action are skipped, not errors."""
         act = {"cancel": self.cancel, "retry": self.retry}.get(action)
         if act is None:
             raise InvalidInput("action", "must be cancel or retry")
+        if not filters.narrows:
+            raise InvalidInput("filters", "name at least one: a bulk action never means every job")
         matched = await self._collect(filters, limit)
         result = BulkResult(len(matched), [], [])
         for job in matched:
@@ -291,7 +300,8 @@ class JobService:
         for event in events:
             if event.job_id is not None and event.job_id not in visible:
                 visible[event.job_id] = await self._visible(event.job_id)
-        return [e for e in events if e.job_id is not None and visible[e.job_id]], cursor
+        shown = [self.shown(e) for e in events if e.job_id is not None and visible[e.job_id]]
+        return shown, cursor
 
     async def _visible(self, job_id: int) -> bool:
         try:

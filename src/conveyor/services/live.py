@@ -221,7 +221,7 @@ class LiveFeed:
                 if event is None:
                     return None
             if await self.matches(event):
-                return event
+                return self.jobs.shown(event)
 
     async def _replayed_event(self) -> Event | None:
         while self._replay_cursor is not None and not self._replay:

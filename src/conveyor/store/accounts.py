@@ -328,15 +328,35 @@ class SqlAccountStore:
         found = await self._rows("list_members", tenant_id=tenant_id)
         return [(self._user(r), self._membership(r, "member_since")) for r in found]
 
-    async def remove_membership(self, tenant_id: str, user_id: str) -> None:
-        """Take a user out of a tenant (revoking its sessions there); ``NotFound``."""
+    async def change_role(self, tenant_id: str, user_id: str, role: Role) -> Membership:
+        """Give a member another role; ``NotFound`` if not a member, ``Conflict`` if it
+        would leave the tenant without an owner (checked and written atomically)."""
         key = {"tenant_id": tenant_id, "user_id": user_id}
-        removed, _ = await self._run(
-            ("delete_membership", key),
+        _, changed = await self._run(
+            ("lock_tenant", {"tenant_id": tenant_id}),
+            ("change_role_keeping_an_owner", {**key, "role": role.value}),
+        )
+        if not changed:
+            await self._refused(tenant_id, user_id)
+        return self._membership(changed[0])
+
+    async def remove_membership(self, tenant_id: str, user_id: str) -> None:
+        """Take a user out of a tenant (revoking its sessions there); ``NotFound``, or
+        ``Conflict`` if it is the tenant's last owner (checked and written atomically)."""
+        key = {"tenant_id": tenant_id, "user_id": user_id}
+        _, removed, _ = await self._run(
+            ("lock_tenant", {"tenant_id": tenant_id}),
+            ("delete_membership_keeping_an_owner", key),
             ("revoke_member_tokens", {**key, "now": self.store.clock()}),
         )
         if not removed:
+            await self._refused(tenant_id, user_id)
+
+    async def _refused(self, tenant_id: str, user_id: str) -> None:
+        """Why a guarded change to a membership changed nothing: raise it."""
+        if await self.get_membership(tenant_id, user_id) is None:
             raise NotFound(f"user {user_id!r} is not a member of tenant {tenant_id!r}")
+        raise Conflict("the tenant needs at least one owner: make someone else owner first")
 
     # -- refresh tokens ------------------------------------------------------------
 

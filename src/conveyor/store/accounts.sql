@@ -119,8 +119,28 @@ JOIN users AS u ON u.id = m.user_id
 WHERE m.tenant_id = :tenant_id
 ORDER BY u.email
 
--- name: delete_membership
-DELETE FROM memberships WHERE tenant_id = :tenant_id AND user_id = :user_id RETURNING user_id
+-- name: lock_tenant
+-- Taken first by a change that must keep an owner: such changes of one tenant then
+-- run one after the other, and each sees the other's result.
+UPDATE tenants SET status = status WHERE id = :tenant_id
+
+-- name: change_role_keeping_an_owner
+UPDATE memberships SET role = :role
+WHERE tenant_id = :tenant_id AND user_id = :user_id
+  AND (:role = 'owner' OR role <> 'owner' OR EXISTS (
+        SELECT 1 FROM memberships AS other
+        WHERE other.tenant_id = :tenant_id AND other.role = 'owner'
+          AND other.user_id <> :user_id))
+RETURNING *
+
+-- name: delete_membership_keeping_an_owner
+DELETE FROM memberships
+WHERE tenant_id = :tenant_id AND user_id = :user_id
+  AND (role <> 'owner' OR EXISTS (
+        SELECT 1 FROM memberships AS other
+        WHERE other.tenant_id = :tenant_id AND other.role = 'owner'
+          AND other.user_id <> :user_id))
+RETURNING user_id
 
 -- name: insert_refresh_token
 INSERT INTO refresh_tokens (id, family_id, user_id, tenant_id, token_hash, created_at,
@@ -149,8 +169,11 @@ WHERE user_id = :user_id AND revoked_at IS NULL
 RETURNING used_at, expires_at
 
 -- name: revoke_member_tokens
+-- Only once the membership is gone (a refused removal keeps the sessions).
 UPDATE refresh_tokens SET revoked_at = :now
 WHERE user_id = :user_id AND tenant_id = :tenant_id AND revoked_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM memberships
+                  WHERE tenant_id = :tenant_id AND user_id = :user_id)
 RETURNING used_at, expires_at
 
 -- name: insert_api_key

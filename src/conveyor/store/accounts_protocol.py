@@ -17,6 +17,7 @@ from conveyor.domain.accounts import (
     AuditRecord,
     Membership,
     RefreshToken,
+    Role,
     Tenant,
     TenantStatus,
     TenantUsage,
@@ -85,8 +86,13 @@ class AccountStore(Protocol):
     async def list_members(self, tenant_id: str) -> list[tuple[User, Membership]]:
         """The users of a tenant with their roles, by email."""
 
+    async def change_role(self, tenant_id: str, user_id: str, role: Role) -> Membership:
+        """Give a member another role; ``NotFound`` if not a member, ``Conflict`` if it
+        would leave the tenant without an owner (checked and written atomically)."""
+
     async def remove_membership(self, tenant_id: str, user_id: str) -> None:
-        """Take a user out of a tenant (revoking its sessions there); ``NotFound``."""
+        """Take a user out of a tenant (revoking its sessions there); ``NotFound``, or
+        ``Conflict`` if it is the tenant's last owner (checked and written atomically)."""
 
     # -- refresh tokens ------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
 from conveyor.domain.accounts import Principal, Scope
+from conveyor.domain.hooks import sender_ip
 from conveyor.server import Server
 from conveyor.services.accounts import AccountService
 from conveyor.services.auth import Authenticator, Unauthenticated
@@ -36,6 +37,13 @@ def server_of(request: Request) -> Server:
     """The running server this app belongs to."""
     server: Server = request.app.state.server
     return server
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the peer, or the client a trusted proxy forwarded for."""
+    peer = request.client.host if request.client else None
+    forwarded = request.headers.getlist("x-forwarded-for")
+    return sender_ip(peer, forwarded, server_of(request).trusted_proxies)
 
 
 async def current_principal(

@@ -11,19 +11,18 @@ import json
 import logging
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conveyor.domain.accounts import Principal
+from conveyor.domain.ratelimit import TokenBuckets
 from conveyor.web.auth import PRINCIPAL_KEY
 from conveyor.web.problems import PROBLEM_JSON
 
 log = logging.getLogger("conveyor.web")
 
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-MAX_BUCKETS = 50_000
 
 
 async def send_problem(
@@ -105,36 +104,20 @@ class RateLimit:
 
     def __init__(self, app: ASGIApp, per_minute: int, burst: int) -> None:
         self.app = app
-        self.rate = per_minute / 60.0
-        self.burst = float(burst)
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self.buckets = TokenBuckets(per_minute, burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Let the request through, or answer 429 with ``Retry-After``."""
-        if scope["type"] != "http" or self.rate <= 0 or not _is_api(scope):
+        if scope["type"] != "http" or not self.buckets.enabled or not _is_api(scope):
             await self.app(scope, receive, send)
             return
-        wait = self._take(_caller_key(scope), time.monotonic())
+        wait = self.buckets.take(_caller_key(scope), time.monotonic())
         if wait > 0:
             detail = "too many requests: slow down"
             headers = {"Retry-After": str(math.ceil(wait))}
             await send_problem(send, 429, "Too many requests", detail, headers)
             return
         await self.app(scope, receive, send)
-
-    def _take(self, key: str, now: float) -> float:
-        """Take one token; return 0, or the seconds until one is available."""
-        tokens, last = self._buckets.pop(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        wait = 0.0
-        if tokens >= 1:
-            tokens -= 1
-        else:
-            wait = (1 - tokens) / self.rate
-        self._buckets[key] = (tokens, now)
-        if len(self._buckets) > MAX_BUCKETS:
-            self._buckets.popitem(last=False)
-        return wait
 
 
 class AuditTrail:

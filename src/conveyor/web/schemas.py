@@ -237,6 +237,8 @@ class BulkIn(Body):
     task: str | None = Field(default=None, max_length=128)
     key: str | None = Field(default=None, max_length=255)
     tag: str | None = Field(default=None, max_length=255)
+    assignee: str | None = Field(default=None, max_length=320)
+    q: str | None = Field(default=None, max_length=255, description="Text in task, key or payload")
     limit: int = Field(default=1000, ge=1, le=10_000)
 
 

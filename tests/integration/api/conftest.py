@@ -33,6 +33,7 @@ def server_settings(database_url: str, **overrides: Any) -> Settings:
         "admin_email": ADMIN_EMAIL,
         "admin_password": SecretStr(ADMIN_PASSWORD),
         "rate_limit_per_minute": 0,
+        "sign_in_failures_per_minute": 0,
         "rescue_interval": 60.0,
         **overrides,
     }

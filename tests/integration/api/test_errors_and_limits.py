@@ -9,7 +9,7 @@ import pytest
 
 from conveyor.server import Server
 from conveyor.web.app import create_app
-from tests.integration.api.conftest import Api, server_settings
+from tests.integration.api.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, server_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -130,3 +130,33 @@ async def test_a_nul_in_a_list_filter_is_bad_input_not_a_server_error(personas: 
     assert response.status_code in (200, 422)  # SQLite can search for it; PostgreSQL cannot
     if response.status_code == 422:
         assert response.headers["content-type"] == PROBLEM
+
+
+async def test_failed_sign_ins_from_one_address_make_it_wait(migrated_url: str) -> None:
+    limits = {"sign_in_failures_per_minute": 60, "sign_in_failures_burst": 3}
+    async for client in _client(migrated_url, **limits):
+        for n in range(3):  # a new credential header each time does not make a new bucket
+            guess = {"email": f"user{n}@example.com", "password": "guess"}
+            headers = {"X-API-Key": f"cvk_random_{n}"}
+            wrong = await client.post("/api/v1/auth/login", json=guess, headers=headers)
+            assert wrong.status_code == 401
+        right = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        waiting = await client.post("/api/v1/auth/login", json=right)
+        assert waiting.status_code == 429 and int(waiting.headers["retry-after"]) >= 1
+        assert "from your address" in waiting.json()["detail"]
+        form = await client.get("/login")
+        token = form.cookies.get("conveyor_login_csrf") or ""
+        data = {"csrf_token": token, "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        page = await client.post("/login", data=data, headers={"Origin": "http://conveyor.test"})
+        assert page.status_code == 429 and "from your address" in page.text
+        assert page.headers["retry-after"]
+
+
+async def test_a_correct_password_does_not_use_up_the_address_allowance(
+    migrated_url: str,
+) -> None:
+    limits = {"sign_in_failures_per_minute": 60, "sign_in_failures_burst": 1}
+    async for client in _client(migrated_url, **limits):
+        right = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        for _ in range(3):
+            assert (await client.post("/api/v1/auth/login", json=right)).status_code == 200

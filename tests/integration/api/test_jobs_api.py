@@ -91,6 +91,14 @@ async def test_bulk_cancel_changes_what_it_can_and_lists_the_rest(personas: Api)
     )
     assert len(retried.json()["changed"]) == 3
     assert await _ids(personas, "queue=bulk&state=available") != []
+    by_text = await personas.call(
+        "POST", "/api/v1/jobs/bulk/cancel", "alice", json={"q": "no such text anywhere"}
+    )
+    assert by_text.json()["matched"] == 0
+    mine = await personas.call(
+        "POST", "/api/v1/jobs/bulk/cancel", "alice", json={"queue": "bulk", "assignee": "x@y.z"}
+    )
+    assert mine.json()["matched"] == 0
 
 
 async def test_details_results_and_artifact_bytes(personas: Api, tmp_path: Path) -> None:

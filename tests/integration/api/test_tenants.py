@@ -9,7 +9,7 @@ import pytest
 from conveyor.server import Server
 from conveyor.store import accounts_for, store_from_url
 from conveyor.web.app import create_app
-from tests.integration.api.conftest import Api, server_settings
+from tests.integration.api.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, server_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -107,3 +107,34 @@ async def test_audit_entries_buffered_at_shutdown_are_written(migrated_url: str)
     finally:
         await store.close()
     assert [e.action for e in entries] == ["create_tenant"]
+
+
+async def test_usage_of_another_tenant_needs_signing_in_there(personas: Api) -> None:
+    """Bob owns globex but is only an agent in acme: his globex token may not read
+    acme's usage (his role there is what counts)."""
+    acme_admin = await personas.login(ADMIN_EMAIL, ADMIN_PASSWORD, "acme")
+    body = {"email": "bob@globex.test", "role": "agent"}
+    added = await personas.client.post("/api/v1/users", json=body, headers=acme_admin)
+    assert added.status_code == 201, added.text
+    personas.headers["bob"] = await personas.login("bob@globex.test", tenant="globex")
+    refused = await personas.call("GET", "/api/v1/tenants/acme/usage", "bob")
+    assert refused.status_code == 403
+    assert (await personas.call("GET", "/api/v1/tenants/globex/usage", "bob")).status_code == 200
+
+
+async def test_the_last_owner_cannot_step_down(personas: Api) -> None:
+    users = (await personas.call("GET", "/api/v1/users", "alice")).json()
+    ids = {u["email"]: u["id"] for u in users}
+    alice, carl = ids["alice@acme.test"], ids["carl@acme.test"]
+    demote = {"role": "member"}
+    other_owner = ids[ADMIN_EMAIL]  # who made the tenant owns it too
+    made_member = await personas.call("PATCH", f"/api/v1/users/{other_owner}", "alice", json=demote)
+    assert made_member.status_code == 200
+    refused = await personas.call("PATCH", f"/api/v1/users/{alice}", "alice", json=demote)
+    assert refused.status_code == 409 and "at least one owner" in refused.text
+    promoted = await personas.call(
+        "PATCH", f"/api/v1/users/{carl}", "alice", json={"role": "owner"}
+    )
+    assert promoted.status_code == 200
+    stepped_down = await personas.call("PATCH", f"/api/v1/users/{alice}", "alice", json=demote)
+    assert stepped_down.status_code == 200 and stepped_down.json()["role"] == "member"

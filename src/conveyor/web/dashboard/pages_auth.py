@@ -8,6 +8,8 @@ from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
 from conveyor.domain.errors import ConveyorError, PermissionDenied
+from conveyor.services.auth import LockedOut
+from conveyor.web.auth import client_address
 from conveyor.web.dashboard.access import CheckedForm, SignedIn
 from conveyor.web.dashboard.render import page
 from conveyor.web.dashboard.routing import dashboard_router
@@ -86,7 +88,11 @@ async def login(request: Request) -> Response:
     tenant = str(form.get("tenant", "")).strip() or None
     sessions = sessions_of(request)
     try:
-        session_token = await sessions.open(email, password, tenant)
+        session_token = await sessions.open(email, password, tenant, client_address(request))
+    except LockedOut as exc:
+        refused = _login_page(request, error=exc.message, email=email[:254], status_code=429)
+        refused.headers["Retry-After"] = str(int(exc.retry_after))
+        return refused
     except ConveyorError as exc:
         return _login_page(request, error=exc.message, email=email[:254], status_code=401)
     previous = request.cookies.get(SESSION_COOKIE)

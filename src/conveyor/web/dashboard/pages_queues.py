@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
+from conveyor.domain.digits import whole_number
 from conveyor.domain.errors import InvalidInput
 from conveyor.web.dashboard.access import CheckedForm, Staff, Writer, jobs_of
 from conveyor.web.dashboard.pages_overview import ONLINE_SECONDS
@@ -31,9 +32,7 @@ def _concurrency(raw: object) -> int | None:
     text = str(raw or "").strip()
     if not text:
         return None
-    if not text.isdigit() or not 1 <= int(text) <= MAX_CONCURRENCY:
-        raise InvalidInput("concurrency", f"must be a whole number from 1 to {MAX_CONCURRENCY}")
-    return int(text)
+    return whole_number("concurrency", text, 1, MAX_CONCURRENCY)
 
 
 async def queues_context(request: Request, viewer: Viewer) -> dict[str, Any]:

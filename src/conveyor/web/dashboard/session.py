@@ -76,6 +76,17 @@ class Viewer:
         """Whether retry, cancel and queue controls are offered."""
         return Scope.JOBS_WRITE in self.principal.scopes
 
+    @property
+    def is_owner(self) -> bool:
+        """Whether the tenant's settings are shown: webhooks, incoming hooks, users,
+        API keys and usage (the ``admin`` permission, as the API requires)."""
+        return Scope.ADMIN in self.principal.scopes
+
+    @property
+    def is_platform_admin(self) -> bool:
+        """Whether every tenant is shown (a platform admin)."""
+        return self.principal.is_admin
+
 
 def csrf_token(session_token: str) -> str:
     """The CSRF token of a session (an HMAC keyed by the secret session token)."""
@@ -96,9 +107,10 @@ class Sessions:
         """Cookies carry ``Secure`` when the server's public URL is https."""
         return self.server.settings.url.startswith("https://")
 
-    async def open(self, email: str, password: str, tenant: str | None) -> str:
-        """Check a password and return a new session token (``Unauthenticated`` if wrong)."""
-        session = await self.server.auth.login(email, password, tenant or None)
+    async def open(self, email: str, password: str, tenant: str | None, address: str) -> str:
+        """Check a password and return a new session token (``Unauthenticated`` if wrong,
+        ``LockedOut`` after too many failures for the account or from ``address``)."""
+        session = await self.server.auth.login(email, password, tenant or None, address)
         return session.refresh_token
 
     async def close(self, session_token: str) -> None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from conveyor.services.auth import Session
-from conveyor.web.auth import Accounts, Caller, server_of
+from conveyor.web.auth import Accounts, Caller, client_address, server_of
 from conveyor.web.schemas import (
     LoginIn,
     MeOut,
@@ -34,9 +34,11 @@ def _session(session: Session) -> SessionOut:
 @router.post("/login", summary="Sign in")
 async def login(body: LoginIn, request: Request) -> SessionOut:
     """Email and password for an access token (short-lived) and a refresh token.
-    Repeated failures lock the account for a while (429 with ``Retry-After``)."""
+    Repeated failures lock the account for a while, and too many failures from one
+    address make it wait (429 with ``Retry-After``)."""
     auth = server_of(request).auth
-    return _session(await auth.login(body.email, body.password, body.tenant))
+    address = client_address(request)
+    return _session(await auth.login(body.email, body.password, body.tenant, address))
 
 
 @router.post("/token", summary="Sign in (OAuth2 password form)", include_in_schema=True)
@@ -48,7 +50,8 @@ async def token(
     """The same as ``/login`` as a form, for the *Authorize* button of the API docs
     (``username`` is the email)."""
     auth = server_of(request).auth
-    return _session(await auth.login(form.username, form.password, tenant))
+    address = client_address(request)
+    return _session(await auth.login(form.username, form.password, tenant, address))
 
 
 @router.post("/refresh", summary="Rotate a refresh token")

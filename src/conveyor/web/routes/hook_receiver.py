@@ -109,7 +109,7 @@ class HookGuard(RateLimit):
                 scope["path"] = REDACTED_PATH
             await send(message)
 
-        wait = self._take("h:" + self._sender(scope), time.monotonic()) if self.rate > 0 else 0
+        wait = self.buckets.take("h:" + self._sender(scope), time.monotonic())
         if wait > 0:
             headers = {"Retry-After": str(math.ceil(wait))}
             detail = "too many requests: slow down"

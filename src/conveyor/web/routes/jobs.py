@@ -103,7 +103,13 @@ async def bulk_action(action: Literal["retry", "cancel"], body: BulkIn, jobs: Wr
     """Apply ``retry`` or ``cancel`` to every job matching the filter (up to ``limit``);
     jobs whose state forbids it are listed as skipped."""
     filters = JobFilter(
-        state=body.state, queue=body.queue, task=body.task, key=body.key, tag=body.tag
+        state=body.state,
+        queue=body.queue,
+        task=body.task,
+        key=body.key,
+        tag=body.tag,
+        assignee=body.assignee,
+        text=body.q,
     )
     result = await jobs.bulk(action, filters, body.limit)
     return BulkOut(matched=result.matched, changed=result.changed, skipped=result.skipped)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-from conveyor.domain.errors import InvalidInput
+from conveyor.domain.digits import whole_number
 
 MAX_ID = 2**63 - 1
 
@@ -22,6 +22,4 @@ def parse_cursor(cursor: str | None) -> int | None:
     """The id a page cursor stands for."""
     if cursor is None or cursor == "":
         return None
-    if not cursor.isdigit() or int(cursor) > MAX_ID:
-        raise InvalidInput("cursor", "is not a cursor this API returned")
-    return int(cursor)
+    return whole_number("cursor", cursor, 0, MAX_ID, "is not a cursor this API returned")
