@@ -169,7 +169,7 @@ def dashboard_routes() -> list[tuple[str, str]]:
     found = []
     for route in (r for module in PAGES for r in module.router.routes):
         if isinstance(route, DashboardRoute):
-            path = re.sub(r"\{job_id\}|\{artifact_id\}", "1", route.path)
-            path = re.sub(r"\{name\}", "default", path)
+            path = re.sub(r"\{name\}", "default", route.path)
+            path = re.sub(r"\{[a-z_]+\}", "1", path)
             found += [(method, path) for method in sorted(route.methods or ())]
     return found

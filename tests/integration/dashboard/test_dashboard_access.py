@@ -133,6 +133,22 @@ async def test_forms_without_the_right_csrf_token_change_nothing(dash: Dashboard
     assert not [q for q in await jobs.queues() if q.paused]
 
 
+async def test_every_form_of_the_dashboard_refuses_a_missing_or_wrong_csrf_token(
+    dash: Dashboard,
+) -> None:
+    admin = await dash.browser("admin")
+    posts = [path for method, path in dashboard_routes() if method == "POST"]
+    assert "/jobs/1/retry" in posts and "/logout" in posts
+    for path in posts:
+        if path == "/login":
+            continue  # checked against its own cookie (above)
+        for token in ("", "0" * 64):
+            response = await admin.post(path, {"csrf_token": token})
+            assert response.status_code == 403, (path, token, response.status_code)
+            assert "security token is missing or wrong" in response.text, path
+    assert (await admin.client.get("/jobs")).status_code == 200  # still signed in
+
+
 async def test_a_referer_from_this_site_stands_in_for_a_missing_origin(dash: Dashboard) -> None:
     alice = await dash.browser("alice")
     await dash.enqueue("alice", queue="mail")

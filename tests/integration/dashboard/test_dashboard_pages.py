@@ -110,6 +110,55 @@ async def test_retry_and_cancel_buttons_go_through_the_job_service(dash: Dashboa
     assert f"/jobs/{failed}/retry" in audit.text and "user:alice@acme.test" in audit.text
 
 
+async def test_bulk_retry_applies_to_every_job_the_filters_match(dash: Dashboard) -> None:
+    failed = []
+    for _ in range(3):
+        failed.append(await dash.enqueue("alice", queue="bulk", max_attempts=1))
+        await dash.finish("acme", "bulk", failed=True)
+    waiting = await dash.enqueue("alice", queue="bulk")
+    elsewhere = await dash.enqueue("bob", queue="bulk", max_attempts=1)
+    await dash.finish("globex", "bulk", failed=True)
+    alice = await dash.browser("alice")
+    listing = (await alice.client.get("/jobs?queue=bulk&state=discarded")).text
+    assert 'href="/jobs/bulk/retry?queue=bulk&amp;state=discarded"' in listing
+    confirm = await alice.client.get("/jobs/bulk/retry?queue=bulk&state=discarded")
+    assert confirm.status_code == 200 and "Retry the matching jobs" in confirm.text
+    assert (await _states(dash, "acme"))[failed[0]] is JobState.DISCARDED  # a GET changes nothing
+    response = await alice.post("/jobs/bulk/retry", {"queue": "bulk", "state": "discarded"})
+    assert response.status_code == 303
+    back = await alice.client.get(response.headers["location"])
+    assert "Retried 3 jobs." in back.text
+    states = await _states(dash, "acme")
+    assert all(states[job_id] is JobState.AVAILABLE for job_id in failed)
+    assert states[waiting] is JobState.AVAILABLE
+    assert (await _states(dash, "globex"))[elsewhere] is JobState.DISCARDED
+    cancelled = await alice.post("/jobs/bulk/cancel", {"queue": "bulk"})
+    assert "Cancelled 4 jobs." in (await alice.client.get(cancelled.headers["location"])).text
+    forged = await alice.client.get("/jobs?bulk=retry&changed=1&skipped=²")
+    assert forged.status_code == 200 and "Retried" not in forged.text
+    assert (await alice.client.get("/jobs?cursor=²")).status_code == 400
+
+
+async def test_a_bulk_action_needs_a_filter_and_a_writer(dash: Dashboard) -> None:
+    waiting = await dash.enqueue("alice", queue="bulk", assignee="carl@acme.test")
+    alice = await dash.browser("alice")
+    assert 'href="/jobs/bulk/' not in (await alice.client.get("/jobs")).text
+    assert (await alice.client.get("/jobs/bulk/cancel")).status_code == 400
+    refused = await alice.post("/jobs/bulk/cancel", {})
+    assert refused.status_code == 400 and "at least one" in refused.text
+    assert (await alice.post("/jobs/bulk/delete", {"queue": "bulk"})).status_code == 404
+    carl = await dash.browser("carl")
+    assert (await carl.post("/jobs/bulk/cancel", {"queue": "bulk"})).status_code == 403
+    assert (await _states(dash, "acme"))[waiting] is JobState.AVAILABLE
+    api = await dash.api.call("POST", "/api/v1/jobs/bulk/cancel", "alice", json={})
+    assert api.status_code == 422 and api.json()["field"] == "filters"
+    assert (await _states(dash, "acme"))[waiting] is JobState.AVAILABLE
+
+
+async def _states(dash: Dashboard, tenant: str) -> dict[int, JobState]:
+    return {j.id: j.state for j in await dash.server.store.list_jobs(tenant, _all())}
+
+
 async def test_queues_pause_resume_and_take_a_limit(dash: Dashboard) -> None:
     await dash.enqueue("alice", queue="mail")
     alice = await dash.browser("alice")

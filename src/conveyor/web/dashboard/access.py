@@ -44,6 +44,34 @@ async def writer(viewer: SignedIn) -> Viewer:
 Writer = Annotated[Viewer, Depends(writer)]
 
 
+async def owner(viewer: SignedIn) -> Viewer:
+    """A viewer who may change the tenant's settings (``admin``), as the API requires."""
+    viewer.principal.require(Scope.ADMIN)
+    return viewer
+
+
+Owner = Annotated[Viewer, Depends(owner)]
+
+
+async def overseer(viewer: SignedIn) -> Viewer:
+    """An owner of the tenant, or a platform admin (who may see every tenant's usage)."""
+    if not viewer.is_platform_admin:
+        viewer.principal.require(Scope.ADMIN)
+    return viewer
+
+
+Overseer = Annotated[Viewer, Depends(overseer)]
+
+
+async def platform_admin(viewer: SignedIn) -> Viewer:
+    """A platform admin (every tenant)."""
+    viewer.principal.require_admin()
+    return viewer
+
+
+PlatformAdmin = Annotated[Viewer, Depends(platform_admin)]
+
+
 async def checked_form(request: Request, viewer: SignedIn) -> FormData:
     """A POSTed form from this site carrying this session's CSRF token."""
     form = await request.form()

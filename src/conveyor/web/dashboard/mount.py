@@ -6,12 +6,30 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from conveyor.web.dashboard import pages_auth, pages_jobs, pages_overview, pages_queues
+from conveyor.web.dashboard import (
+    pages_admin,
+    pages_auth,
+    pages_hooks,
+    pages_jobs,
+    pages_overview,
+    pages_queues,
+    pages_schedules,
+    pages_webhooks,
+)
 from conveyor.web.dashboard.render import HERE
 from conveyor.web.dashboard.session import Sessions
 
 STATIC_MAX_AGE = 365 * 86400
-PAGES = (pages_auth, pages_overview, pages_jobs, pages_queues)
+PAGES = (
+    pages_auth,
+    pages_overview,
+    pages_jobs,
+    pages_schedules,
+    pages_queues,
+    pages_webhooks,
+    pages_hooks,
+    pages_admin,
+)
 """The modules whose routers make up the dashboard."""
 
 

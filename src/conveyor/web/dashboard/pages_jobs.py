@@ -3,36 +3,35 @@ attempts, notes, events and files, and the retry and cancel buttons."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
+from conveyor.domain.digits import whole_number
 from conveyor.domain.errors import InvalidInput, NotFound
 from conveyor.domain.events import EventType
 from conveyor.domain.jobs import Job, JobFilter
 from conveyor.domain.lifecycle import JobState
 from conveyor.web.dashboard.access import CheckedForm, SignedIn, Writer, jobs_of
+from conveyor.web.dashboard.forms import checked_id, done_message
 from conveyor.web.dashboard.render import page
 from conveyor.web.dashboard.routing import dashboard_router
 from conveyor.web.dashboard.session import Viewer
 from conveyor.web.responses import artifact_download
+from conveyor.web.routes.params import MAX_ID
 
 router = dashboard_router()
 
 PAGE_SIZE = 50
 MAX_TEXT = 255
-MAX_ID = 2**62
 TEXT_FILTERS = ("queue", "task", "key", "tag", "assignee", "q")
 DONE_MESSAGES = {"retried": "The job will run again.", "cancelled": "The job was cancelled."}
-AGENT_EVENT_KEYS = frozenset(
-    {"attempt", "error", "fields", "from", "message", "name", "progress", "queue", "reason"}
-    | {"retry_at", "sha256", "size", "state", "task", "text", "to", "worker_id"}
-)
-"""The event data an agent sees: what the job's own events carry, never who acted
-(a key added later, such as an editor's email, stays hidden until it is listed)."""
+BULK_LIMIT = 1000
+"""The most jobs one bulk action from the dashboard changes (the API's default)."""
+BULK_VERBS = {"retry": ("Retry", "retried"), "cancel": ("Cancel", "cancelled")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +70,10 @@ class ListQuery:
             limit=PAGE_SIZE,
         )
 
+    def bulk_filter(self) -> JobFilter:
+        """The filter a bulk action applies to: this list's, every page."""
+        return replace(self.job_filter(), after_id=None, limit=BULK_LIMIT)
+
     def query_string(self, **changes: str | None) -> str:
         """This list's query string with some values changed (``None`` drops one)."""
         merged: dict[str, str | None] = {**self.values, **changes}
@@ -80,9 +83,7 @@ class ListQuery:
 def _cursor(raw: object) -> int | None:
     if raw in (None, ""):
         return None
-    if not isinstance(raw, str) or not raw.isdigit() or not 0 < int(raw) < MAX_ID:
-        raise InvalidInput("cursor", "must be a job id")
-    return int(raw)
+    return whole_number("cursor", raw, 1, MAX_ID, "must be a job id")
 
 
 async def list_context(request: Request, viewer: Viewer) -> dict[str, Any]:
@@ -93,6 +94,7 @@ async def list_context(request: Request, viewer: Viewer) -> dict[str, Any]:
     return {
         "jobs": found,
         "query": query,
+        "bulk_done": _bulk_done(request.query_params),
         "filters": query.values,
         "next_link": f"/jobs?{query.query_string(cursor=next_cursor)}" if next_cursor else None,
         "first_link": f"/jobs?{query.query_string()}" if query.cursor else None,
@@ -114,21 +116,74 @@ async def job_rows(request: Request, viewer: SignedIn) -> Response:
     return page(request, "_job_rows.html", viewer, **context)
 
 
-def shown_event_data(data: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
-    """The keys of an event's data the viewer may see (agents: only the safe ones)."""
-    if not viewer.is_agent:
-        return data
-    return {key: value for key, value in data.items() if key in AGENT_EVENT_KEYS}
+def _bulk_done(params: Any) -> str | None:
+    """The message after a bulk action, read back from the redirect's query string."""
+    verb = BULK_VERBS.get(str(params.get("bulk", "")))
+    try:
+        changed = whole_number("changed", params.get("changed"), 0, BULK_LIMIT)
+        skipped = whole_number("skipped", params.get("skipped"), 0, BULK_LIMIT)
+    except InvalidInput:
+        return None
+    if verb is None:
+        return None
+    left = f"; {skipped} skipped (their state does not allow it)" if skipped else ""
+    full = changed + skipped == BULK_LIMIT
+    more = " More may match: run it again for the next ones." if full else ""
+    return f"{verb[1].capitalize()} {changed} jobs{left}.{more}"
+
+
+def _bulk_action(action: str) -> tuple[str, str]:
+    verb = BULK_VERBS.get(action)
+    if verb is None:
+        raise NotFound("there is no such bulk action")
+    return verb
+
+
+def _bulk_query(params: Any) -> ListQuery:
+    query = ListQuery.parse(params)
+    if not query.values:
+        raise InvalidInput("filters", "choose at least one: a bulk action never means every job")
+    return query
+
+
+@router.get("/jobs/bulk/{action}")
+async def confirm_bulk(request: Request, viewer: Writer, action: str) -> Response:
+    """What a bulk action will apply to, with the button that does it."""
+    verb = _bulk_action(action)
+    query = _bulk_query(request.query_params)
+    return page(
+        request,
+        "jobs_bulk.html",
+        viewer,
+        section="jobs",
+        action=action,
+        verb=verb[0],
+        query=query,
+        filters=query.values,
+        limit=BULK_LIMIT,
+        back=f"/jobs?{query.query_string()}",
+    )
+
+
+@router.post("/jobs/bulk/{action}")
+async def run_bulk(request: Request, viewer: Writer, form: CheckedForm, action: str) -> Response:
+    """Retry or cancel every job matching the list's filters (up to ``BULK_LIMIT``)."""
+    _bulk_action(action)
+    query = _bulk_query(form)
+    result = await jobs_of(request, viewer).bulk(action, query.bulk_filter(), BULK_LIMIT)
+    done = {"bulk": action, "changed": str(len(result.changed))}
+    done["skipped"] = str(len(result.skipped))
+    return RedirectResponse(f"/jobs?{query.query_string(**done)}", status_code=303)
 
 
 async def job_context(request: Request, viewer: Viewer, job_id: int) -> dict[str, Any]:
     """Everything one job's page shows."""
-    detail = await jobs_of(request, viewer).detail(_job_id(job_id))
+    detail = await jobs_of(request, viewer).detail(checked_id("job", job_id))
     notes = [e for e in detail.events if e.type == EventType.JOB_NOTE]
     return {
         "job": detail.job,
         "attempts": sorted(detail.attempts, key=lambda a: a.attempt, reverse=True),
-        "events": [(e, shown_event_data(e.data, viewer)) for e in reversed(detail.events)],
+        "events": list(reversed(detail.events)),
         "notes": notes,
         "artifacts": detail.artifacts,
         "may_retry": viewer.may_write and detail.job.state in RETRYABLE_STATES,
@@ -142,17 +197,11 @@ CANCELLABLE_STATES = frozenset(
 )
 
 
-def _job_id(job_id: int) -> int:
-    if not 0 < job_id < MAX_ID:
-        raise NotFound(f"job {job_id} does not exist")
-    return job_id
-
-
 @router.get("/jobs/{job_id}")
 async def job_page(request: Request, viewer: SignedIn, job_id: int) -> Response:
     """One job with its payload, attempts, notes, events and files."""
     context = await job_context(request, viewer, job_id)
-    done = DONE_MESSAGES.get(request.query_params.get("done", ""))
+    done = done_message(request, DONE_MESSAGES)
     return page(request, "job.html", viewer, section="jobs", done=done, **context)
 
 
@@ -167,14 +216,14 @@ async def job_fragment(request: Request, viewer: SignedIn, job_id: int) -> Respo
 @router.post("/jobs/{job_id}/retry")
 async def retry_job(request: Request, viewer: Writer, form: CheckedForm, job_id: int) -> Response:
     """Run a finished job again (as the API's retry, with the viewer's permissions)."""
-    await jobs_of(request, viewer).retry(_job_id(job_id))
+    await jobs_of(request, viewer).retry(checked_id("job", job_id))
     return RedirectResponse(f"/jobs/{job_id}?done=retried", status_code=303)
 
 
 @router.post("/jobs/{job_id}/cancel")
 async def cancel_job(request: Request, viewer: Writer, form: CheckedForm, job_id: int) -> Response:
     """Cancel a job that has not finished."""
-    await jobs_of(request, viewer).cancel(_job_id(job_id), "cancelled from the dashboard")
+    await jobs_of(request, viewer).cancel(checked_id("job", job_id), "cancelled from the dashboard")
     return RedirectResponse(f"/jobs/{job_id}?done=cancelled", status_code=303)
 
 
@@ -184,4 +233,4 @@ async def download_artifact(
 ) -> Response:
     """A job's file, by the same rules as the API's download."""
     jobs = jobs_of(request, viewer)
-    return artifact_download(await jobs.artifact_file(_job_id(job_id), artifact_id))
+    return artifact_download(await jobs.artifact_file(checked_id("job", job_id), artifact_id))
