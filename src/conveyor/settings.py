@@ -115,8 +115,10 @@ class Settings(BaseSettings):
     hook_retention_days: int = Field(default=30, ge=1)
     """Days a request received by an incoming hook is kept."""
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    """Networks of reverse proxies whose ``X-Forwarded-For`` names an incoming hook's
-    sender: ``"10.0.0.0/8, 127.0.0.1"``. Empty: the connecting address is the sender."""
+    """Networks of reverse proxies whose ``X-Forwarded-For`` names the client (an
+    incoming hook's sender; who signs in, for the failed sign-in limit):
+    ``"10.0.0.0/8, 127.0.0.1"``. Empty: the connecting address is the client, so
+    behind a proxy every client would share the proxy's limit."""
 
     smtp_host: str | None = None
     """The SMTP server that sends mail (unset: no mail is sent)."""

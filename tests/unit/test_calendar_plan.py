@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from conveyor.domain.calendar_plan import plan_runs
 from conveyor.domain.schedules import Schedule
 from conveyor.domain.timing import cron, every
-from conveyor.services.schedules import plan_runs
+from conveyor.web.dashboard.calendar import Cells
 from tests.unit.test_schedule_plans import make_schedule
 
 NOON = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -71,3 +73,23 @@ def test_a_next_fire_time_behind_the_start_plans_from_the_start() -> None:
     late = replace(make_schedule(cron("0 * * * *"), NOON - timedelta(hours=5)), id=3)
     plan = plan_runs([late], NOON, NOON + timedelta(hours=2), limit=10)
     assert [run.at for run in plan.runs] == [NOON, NOON + timedelta(hours=1)]
+
+
+def test_a_week_across_a_half_hour_clock_change_is_planned_to_its_end() -> None:
+    """Lord Howe turns its clocks back 30 minutes on 2026-04-05: the repeated half hour
+    must not trap the planner in one hour."""
+    zone = ZoneInfo("Australia/Lord_Howe")
+    minutely = replace(make_schedule(every(60), datetime(2026, 4, 3, 13, tzinfo=UTC)), id=5)
+    start = datetime(2026, 4, 3, 13, tzinfo=UTC)
+    end = start + 7 * DAY
+    plan = plan_runs([minutely], start, end, limit=5000, buckets=Cells.of("week", zone))
+    assert not plan.truncated and plan.until is None
+    assert plan.runs[-1].at > end - timedelta(hours=1)
+    hours = {(r.at.astimezone(zone).date(), r.at.astimezone(zone).hour) for r in plan.runs}
+    assert len(hours) == 7 * 24  # every local hour of the week, one of them 90 minutes long
+
+
+def test_a_plan_cut_by_its_limit_says_how_far_it_got() -> None:
+    plan = plan_runs(_schedules(), NOON, NOON + DAY, limit=10)
+    assert plan.truncated and plan.until is not None
+    assert all(run.at < plan.until for run in plan.runs)

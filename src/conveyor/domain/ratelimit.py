@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections import OrderedDict
 
 MAX_BUCKETS = 50_000
@@ -22,14 +23,6 @@ class TokenBuckets:
         """Whether a limit applies at all."""
         return self.rate > 0
 
-    def waiting(self, key: str, now: float) -> float:
-        """The seconds until ``key`` has a token (0: it has one now); takes nothing."""
-        if not self.enabled or key not in self._buckets:
-            return 0.0
-        tokens, last = self._buckets[key]
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
-
     def take(self, key: str, now: float) -> float:
         """Take one token for ``key`` at ``now`` (monotonic seconds); 0 if one was
         there, else the seconds until one will be (nothing taken)."""
@@ -46,3 +39,23 @@ class TokenBuckets:
         if len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
         return wait
+
+    def give_back(self, key: str) -> None:
+        """Return a token taken for ``key`` (the event it stood for did not count)."""
+        if key in self._buckets:
+            tokens, last = self._buckets[key]
+            self._buckets[key] = (min(self.burst, tokens + 1), last)
+
+
+def address_key(address: str) -> str:
+    """The bucket of a client address: IPv4 as is, IPv6 by its /64 (one site's
+    addresses), an IPv4-mapped IPv6 address as its IPv4 one."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)

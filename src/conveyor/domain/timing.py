@@ -14,6 +14,7 @@ cronsim implements for 5-field expressions):
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -180,8 +181,14 @@ def check_timezone(name: object) -> str:
 
 def _closest_zone(name: str) -> str | None:
     lowered = name.lower().replace(" ", "_")
-    matches = sorted(zone for zone in available_timezones() if zone.lower().endswith(lowered))
+    matches = sorted(zone for zone in known_zones() if zone.lower().endswith(lowered))
     return matches[0] if matches else None
+
+
+@functools.cache
+def known_zones() -> frozenset[str]:
+    """Every IANA zone name this machine knows (read from the zone files once)."""
+    return frozenset(available_timezones())
 
 
 def check_cron(expression: object) -> str:

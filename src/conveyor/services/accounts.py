@@ -183,7 +183,6 @@ class AccountService:
         actor.require(Scope.ADMIN)
         if user_id == actor.user_id:
             raise Conflict("you cannot remove yourself from the tenant")
-        await self._member(actor.tenant_id, user_id)
         try:
             await self.accounts.remove_membership(actor.tenant_id, user_id)
         finally:
@@ -257,12 +256,6 @@ class AccountService:
     async def _join(self, tenant_id: str, user_id: str, role: Role) -> Membership:
         membership = Membership(tenant_id, user_id, role, self.clock())
         return await self.accounts.add_membership(membership)
-
-    async def _member(self, tenant_id: str, user_id: str) -> Membership:
-        found = await self.accounts.get_membership(tenant_id, user_id)
-        if found is None:
-            raise NotFound(f"user {user_id} does not exist")
-        return found
 
     @staticmethod
     def _see_tenant(actor: Principal, tenant_id: str) -> None:

@@ -39,7 +39,7 @@ from conveyor.domain.accounts import (
     user_principal,
 )
 from conveyor.domain.errors import ConveyorError, NotFound, PermissionDenied
-from conveyor.domain.ratelimit import TokenBuckets
+from conveyor.domain.ratelimit import TokenBuckets, address_key
 from conveyor.store.accounts_protocol import AccountStore
 
 ALGORITHM = "HS256"
@@ -185,15 +185,16 @@ class Authenticator:
     ) -> Session:
         """Check a password (with lockout per account, and per ``address`` after too many
         failures from it) and open a session in one of the user's tenants."""
-        wait = self.failures_by_address.waiting(address, time.monotonic()) if address else 0
+        key = address_key(address) if address else ""
+        # Taken before checking, given back on success: attempts sent all at once
+        # cannot pass the check before the first failures are counted.
+        wait = self.failures_by_address.take(key, time.monotonic()) if key else 0
         if wait > 0:
             raise LockedOut(wait, "too many failed sign-ins from your address")
-        try:
-            return await self._login(email, password, tenant_id)
-        except Unauthenticated:
-            if address:
-                self.failures_by_address.take(address, time.monotonic())
-            raise
+        session = await self._login(email, password, tenant_id)
+        if key:
+            self.failures_by_address.give_back(key)
+        return session
 
     async def _login(self, email: str, password: str, tenant_id: str | None) -> Session:
         now = self.clock()

@@ -9,20 +9,19 @@ principal's own tenant only.
 
 from __future__ import annotations
 
-import heapq
 import logging
-from collections import Counter
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
+
+import anyio
 
 from conveyor.builtins.catalog import check_shell_job, may_run_shell, shell_tasks_from_env
 from conveyor.domain.accounts import Principal, Scope
+from conveyor.domain.calendar_plan import Buckets, Occurrence, Plan, plan_runs
 from conveyor.domain.errors import Conflict, InvalidInput, PermissionDenied
-from conveyor.domain.lifecycle import JobState
 from conveyor.domain.schedules import (
-    RunOutcome,
     Schedule,
     ScheduleRun,
     ScheduleSource,
@@ -37,26 +36,6 @@ log = logging.getLogger("conveyor.schedules")
 Clock = Callable[[], datetime]
 MAX_OCCURRENCES = 5000
 MAX_RANGE = timedelta(days=366)
-MAX_PLANNING_STEPS = 2 * MAX_OCCURRENCES
-"""Fire times worked out for one plan at most (runs kept, and runs skipped in a full
-bucket): a plan that needs more is marked truncated."""
-EPSILON = timedelta(microseconds=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Occurrence:
-    """One run of a schedule on a calendar: planned (in the future) or past, with what
-    became of it."""
-
-    schedule_id: int
-    schedule: str
-    task: str
-    at: datetime
-    planned: bool
-    outcome: RunOutcome | None = None
-    reason: str = ""
-    job_id: int | None = None
-    job_state: JobState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,38 +45,6 @@ class Calendar:
 
     occurrences: list[Occurrence]
     truncated: bool
-
-
-class Buckets(Protocol):
-    """How a calendar groups runs (days, hours) and how many planned runs each group
-    keeps: the runs a group would not show are skipped, not worked out."""
-
-    @property
-    def keep(self) -> int:
-        """Planned runs kept per bucket."""
-        ...
-
-    @property
-    def keep_each(self) -> int:
-        """Planned runs of one schedule kept per bucket."""
-        ...
-
-    def key(self, at: datetime) -> Hashable:
-        """The bucket ``at`` falls in."""
-        ...
-
-    def end(self, at: datetime) -> datetime:
-        """When the bucket ``at`` falls in ends."""
-        ...
-
-
-@dataclass
-class Plan:
-    """Planned runs oldest first; the buckets that had more; whether the limit cut it."""
-
-    runs: list[Occurrence]
-    full: set[Hashable] = field(default_factory=set)
-    truncated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,11 +231,11 @@ class ScheduleService:
         self, start: datetime, end: datetime, limit: int, buckets: Buckets | None = None
     ) -> Plan:
         """The runs the enabled schedules plan in ``[start, end)``, merged in time order
-        up to ``limit``; with ``buckets``, at most what each bucket keeps."""
+        up to ``limit``; with ``buckets``, at most what each bucket keeps. The cron
+        work runs in a thread: a big plan does not hold up the server's other requests."""
         self._may(Scope.JOBS_READ)
-        return plan_runs(
-            await self.store.list_schedules(self.tenant_id), start, end, limit, buckets
-        )
+        schedules = await self.store.list_schedules(self.tenant_id)
+        return await anyio.to_thread.run_sync(plan_runs, schedules, start, end, limit, buckets)
 
     async def _past_runs(
         self, start: datetime, end: datetime, limit: int
@@ -346,72 +293,3 @@ def _past(run: ScheduleRun, schedule: Schedule | None) -> Occurrence:
         job_id=run.job_id,
         job_state=run.job_state,
     )
-
-
-class _Unbounded:
-    """No buckets: every run is kept (up to the plan's limit)."""
-
-    keep = keep_each = MAX_PLANNING_STEPS
-
-    def key(self, at: datetime) -> Hashable:
-        return None
-
-    def end(self, at: datetime) -> datetime:
-        return at
-
-
-def plan_runs(
-    schedules: Sequence[Schedule],
-    start: datetime,
-    end: datetime,
-    limit: int,
-    buckets: Buckets | None = None,
-) -> Plan:
-    """The schedules' runs in ``[start, end)`` merged in time order, lazily: each step
-    works out one schedule's next run, so a schedule firing every minute costs steps
-    only for the runs kept (and, in a full bucket, one step to leave it)."""
-    within = buckets or _Unbounded()
-    queue = _first_runs(schedules, start, end)
-    plan = Plan([])
-    kept: Counter[Hashable] = Counter()
-    kept_each: Counter[tuple[Hashable, int]] = Counter()
-    for _ in range(MAX_PLANNING_STEPS):
-        if not queue or len(plan.runs) >= limit:
-            break
-        at, schedule_id, schedule = heapq.heappop(queue)
-        key = within.key(at)
-        if kept[key] < within.keep and kept_each[key, schedule_id] < within.keep_each:
-            kept[key] += 1
-            kept_each[key, schedule_id] += 1
-            task = schedule.spec.job.task
-            plan.runs.append(Occurrence(schedule_id, schedule.name, task, at, planned=True))
-            following = _next_run(schedule, at, end)
-        else:
-            plan.full.add(key)
-            following = _next_run(schedule, within.end(at) - EPSILON, end)
-        if following is not None:
-            heapq.heappush(queue, (following, schedule_id, schedule))
-    plan.truncated = bool(queue)
-    return plan
-
-
-def _first_runs(
-    schedules: Sequence[Schedule], start: datetime, end: datetime
-) -> list[tuple[datetime, int, Schedule]]:
-    """Each enabled schedule's first run in ``[start, end)``: its next fire time, or
-    the first one after ``start`` when the scheduler has not caught up yet."""
-    found = []
-    for schedule in schedules:
-        first = schedule.next_fire_at
-        if not schedule.spec.enabled or first is None or first >= end:
-            continue
-        at = first if first >= start else _next_run(schedule, start - EPSILON, end)
-        if at is not None:
-            found.append((at, schedule.id, schedule))
-    heapq.heapify(found)
-    return found
-
-
-def _next_run(schedule: Schedule, after: datetime, end: datetime) -> datetime | None:
-    found = schedule.spec.upcoming(after, 1, until=end)
-    return found[0] if found and found[0] < end else None

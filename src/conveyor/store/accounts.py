@@ -2,12 +2,14 @@
 
 Not a hot path: the portable queries of ``accounts.sql`` run through the store's
 ``run_sql`` primitive (one write transaction per call), and rows become records
-here. The one dialect-specific query, ``tenant_usage_totals``, does time and JSON
-arithmetic and lives in each dialect's ``queries.sql``.
+here. The two dialect-specific queries of usage (``tenant_run_seconds``,
+``tenant_storage_bytes``) do time and JSON arithmetic and live in each dialect's
+``queries.sql``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -70,7 +72,9 @@ class SqlAccountStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._sql = dict(load_portable("accounts.sql", store.dialect))
-        self._sql["tenant_usage_totals"] = load_queries(store.dialect)["tenant_usage_totals"]
+        dialect_queries = load_queries(store.dialect)
+        for name in ("tenant_run_seconds", "tenant_storage_bytes"):
+            self._sql[name] = dialect_queries[name]
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -220,16 +224,20 @@ class SqlAccountStore:
     async def tenant_usage(self, tenant_id: str, since: datetime, until: datetime) -> TenantUsage:
         """Jobs by state, run seconds and storage of one tenant in a window."""
         window = {"tenant_id": tenant_id, "since": since, "until": until}
-        states, (totals,) = await self._run(
-            ("usage_jobs_by_state", window), ("tenant_usage_totals", window)
+        # Three scans read side by side (each its own connection on PostgreSQL): the
+        # numbers are a report, they need not come from one snapshot.
+        states, (run,), (kept,) = await asyncio.gather(
+            self._rows("usage_jobs_by_state", **window),
+            self._rows("tenant_run_seconds", **window),
+            self._rows("tenant_storage_bytes", tenant_id=tenant_id),
         )
         return TenantUsage(
             tenant_id=tenant_id,
             since=since,
             until=until,
             jobs_by_state={r["state"]: int(r["n"]) for r in states},
-            run_seconds=float(totals["run_seconds"]),
-            storage_bytes=int(totals["storage_bytes"]),
+            run_seconds=float(run["run_seconds"]),
+            storage_bytes=int(kept["storage_bytes"]),
         )
 
     # -- users and memberships ---------------------------------------------------

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from conveyor.domain.calendar_plan import Occurrence
 from conveyor.domain.errors import InvalidInput
 from conveyor.domain.lifecycle import JobState
 from conveyor.domain.schedules import (
@@ -39,7 +40,6 @@ from conveyor.domain.timing import (
     retimed,
     timing_from,
 )
-from conveyor.services.schedules import Occurrence
 from conveyor.web.schemas import Body
 
 TIMING_FIELDS = (*TIMING_CHOICES, "timezone")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -160,3 +161,16 @@ async def test_a_correct_password_does_not_use_up_the_address_allowance(
         right = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
         for _ in range(3):
             assert (await client.post("/api/v1/auth/login", json=right)).status_code == 200
+
+
+async def test_guesses_sent_all_at_once_are_counted_before_they_are_checked(
+    migrated_url: str,
+) -> None:
+    limits = {"sign_in_failures_per_minute": 1, "sign_in_failures_burst": 3}
+    async for client in _client(migrated_url, **limits):
+        guess = {"email": ADMIN_EMAIL, "password": "wrong"}
+        answers = await asyncio.gather(
+            *(client.post("/api/v1/auth/login", json=guess) for _ in range(12))
+        )
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses.count(401) <= 3 and statuses.count(429) >= 9, statuses

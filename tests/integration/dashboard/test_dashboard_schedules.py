@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from conveyor.domain import calendar_plan
 from conveyor.domain.schedules import ScheduleSource, schedule_spec
 from conveyor.domain.timing import cron
 from tests.integration.api.conftest import PASSWORD
@@ -128,6 +129,7 @@ def _row(html: str, schedule_id: int) -> str:
         ({"timezone": "Mars/Olympus"}, "timezone", "is not a known IANA time zone"),
         ({"name": "no spaces here"}, "name", "must be 1-128 letters"),
         ({"payload": "{not json"}, "payload", "is not valid JSON"),
+        ({"payload": "[" * 5000}, "payload", "is nested too deeply"),
         ({"priority": "high"}, "priority", "valid integer"),
         ({"misfire": "sometimes"}, "misfire", "input should be"),
     ],
@@ -450,3 +452,19 @@ async def test_a_member_may_schedule_jobs_but_no_shell_commands(dash: Dashboard)
     assert (await mia.post("/schedules/new", NIGHTLY)).status_code == 303
     listing = await mia.client.get("/schedules")
     assert "New schedule" in listing.text and ">Edit<" in listing.text
+
+
+async def test_a_calendar_too_big_to_plan_says_how_far_its_runs_go(
+    dash: Dashboard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _freeze(dash)
+    await _api_schedule(dash, {"name": "every-minute", "task": "tick", "cron": "* * * * *"})
+    monkeypatch.setattr(calendar_plan, "MAX_PLANNING_STEPS", 40)
+    alice = await dash.browser("alice")
+    week = await alice.client.get("/schedules/calendar?view=week&date=2030-06-20")
+    assert week.status_code == 200
+    found = re.search(r"planned runs up to (\w{3} \d\d \w{3} \d\d:\d\d)", week.text)
+    assert found, "the page does not say where the planned runs stop"
+    monkeypatch.setattr(calendar_plan, "MAX_PLANNING_STEPS", 10_000)
+    whole = await alice.client.get("/schedules/calendar?view=week&date=2030-06-20")
+    assert "too many runs" not in whole.text

@@ -427,15 +427,16 @@ SELECT * FROM workers WHERE tenant_id = %(tenant_id)s ORDER BY started_at
 -- name: tenant_status
 SELECT status FROM tenants WHERE id = %(tenant_id)s
 
--- name: tenant_usage_totals
--- Seconds of attempts that finished in [since, until), and the bytes the tenant keeps
--- now: artifact sizes plus its jobs' payload and result JSON text.
-SELECT
-    (SELECT coalesce(extract(epoch FROM sum(finished_at - started_at)), 0)::float8
-     FROM job_attempts
-     WHERE tenant_id = %(tenant_id)s AND finished_at >= %(since)s AND finished_at < %(until)s)
-        AS run_seconds,
-    ((SELECT coalesce(sum(size), 0) FROM artifacts WHERE tenant_id = %(tenant_id)s)
-     + (SELECT coalesce(sum(octet_length(payload::text)
-                            + coalesce(octet_length(result::text), 0)), 0)
-        FROM jobs WHERE tenant_id = %(tenant_id)s))::bigint AS storage_bytes
+-- name: tenant_run_seconds
+-- Seconds of attempts that finished in [since, until).
+SELECT coalesce(extract(epoch FROM sum(finished_at - started_at)), 0)::float8 AS run_seconds
+FROM job_attempts
+WHERE tenant_id = %(tenant_id)s AND finished_at >= %(since)s AND finished_at < %(until)s
+
+-- name: tenant_storage_bytes
+-- The bytes the tenant keeps now: artifact sizes plus its jobs' payload and result
+-- JSON text.
+SELECT ((SELECT coalesce(sum(size), 0) FROM artifacts WHERE tenant_id = %(tenant_id)s)
+        + (SELECT coalesce(sum(octet_length(payload::text)
+                               + coalesce(octet_length(result::text), 0)), 0)
+           FROM jobs WHERE tenant_id = %(tenant_id)s))::bigint AS storage_bytes

@@ -208,15 +208,16 @@ SELECT * FROM workers WHERE tenant_id = :tenant_id ORDER BY started_at
 -- name: tenant_status
 SELECT status FROM tenants WHERE id = :tenant_id
 
--- name: tenant_usage_totals
--- Seconds of attempts that finished in [since, until), and the bytes the tenant keeps
--- now: artifact sizes plus its jobs' payload and result JSON text.
-SELECT
-    (SELECT coalesce(sum(finished_at - started_at), 0.0)
-     FROM job_attempts
-     WHERE tenant_id = :tenant_id AND finished_at >= :since AND finished_at < :until)
-        AS run_seconds,
-    (SELECT coalesce(sum(size), 0) FROM artifacts WHERE tenant_id = :tenant_id)
+-- name: tenant_run_seconds
+-- Seconds of attempts that finished in [since, until).
+SELECT coalesce(sum(finished_at - started_at), 0.0) AS run_seconds
+FROM job_attempts
+WHERE tenant_id = :tenant_id AND finished_at >= :since AND finished_at < :until
+
+-- name: tenant_storage_bytes
+-- The bytes the tenant keeps now: artifact sizes plus its jobs' payload and result
+-- JSON text.
+SELECT (SELECT coalesce(sum(size), 0) FROM artifacts WHERE tenant_id = :tenant_id)
     + (SELECT coalesce(sum(length(CAST(payload AS BLOB))
                            + coalesce(length(CAST(result AS BLOB)), 0)), 0)
        FROM jobs WHERE tenant_id = :tenant_id) AS storage_bytes

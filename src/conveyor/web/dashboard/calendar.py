@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from conveyor.domain.calendar_plan import Occurrence
 from conveyor.domain.schedules import RunOutcome, ScheduleRun
-from conveyor.services.schedules import Occurrence
 
 SHOWN_PER_DAY = 4
 SHOWN_PER_HOUR = 4
@@ -151,6 +151,8 @@ class Cells:
         """The end of the cell ``at`` falls in (UTC)."""
         local = at.astimezone(self.zone)
         if self.hourly:
-            hour = local.replace(minute=0, second=0, microsecond=0)
-            return hour.astimezone(UTC) + timedelta(hours=1)
+            # Counted back from ``at`` itself: a local hour rebuilt from its fields can
+            # land before ``at`` in the half hour a clock change repeats.
+            into = timedelta(minutes=local.minute, seconds=local.second)
+            return at - into - timedelta(microseconds=local.microsecond) + timedelta(hours=1)
         return _midnight(local.date() + timedelta(days=1), self.zone)

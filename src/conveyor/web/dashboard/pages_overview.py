@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,15 +40,19 @@ async def overview_context(request: Request, viewer: Viewer) -> dict[str, Any]:
     """Everything the overview shows, also used by its live fragment."""
     server = request.app.state.server
     jobs = jobs_of(request, viewer)
-    counts = await jobs.stats()
+    now = server.now()
+    # Independent reads: on PostgreSQL each takes its own pooled connection.
+    counts, minutes, workers, next_runs = await asyncio.gather(
+        jobs.stats(),
+        DashboardQueries(server.store).finished_per_minute(viewer.tenant, now),
+        jobs.workers(),
+        _next_runs(request, viewer),
+    )
     by_state: Counter[str] = Counter()
     queues: dict[str, Counter[str]] = {}
     for (queue, state), count in counts.items():
         by_state[state.value] += count
         queues.setdefault(queue, Counter())[state.value] += count
-    now = server.now()
-    minutes = await DashboardQueries(server.store).finished_per_minute(viewer.tenant, now)
-    workers = await jobs.workers()
     online = [w for w in workers if (now - w.last_seen_at).total_seconds() <= ONLINE_SECONDS]
     return {
         "by_state": by_state,
@@ -55,7 +60,7 @@ async def overview_context(request: Request, viewer: Viewer) -> dict[str, Any]:
         "queues": dict(sorted(queues.items())),
         "chart": throughput_chart(minutes),
         "workers_online": online,
-        "next_runs": await _next_runs(request, viewer),
+        "next_runs": next_runs,
         "active_states": [JobState.RUNNING.value, JobState.AVAILABLE.value],
     }
 

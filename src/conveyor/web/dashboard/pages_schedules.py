@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
+from conveyor.domain.calendar_plan import Occurrence, Plan
 from conveyor.domain.errors import (
     Conflict,
     ConveyorError,
@@ -32,8 +33,8 @@ from conveyor.domain.schedules import (
     OverlapPolicy,
     Schedule,
 )
-from conveyor.domain.timing import TimingKind, check_timezone
-from conveyor.services.schedules import Occurrence, ScheduleService
+from conveyor.domain.timing import TimingKind, known_zones
+from conveyor.services.schedules import ScheduleService
 from conveyor.web.dashboard.access import CheckedForm, Staff, Writer
 from conveyor.web.dashboard.calendar import (
     SHOWN_PER_DAY,
@@ -75,7 +76,7 @@ DONE_MESSAGES = {
     "deleted": "The schedule and its run history were deleted; its jobs stay.",
 }
 CLEARABLE = ("queue", "priority", "assignee")
-ZONE_NAMES = sorted(available_timezones())
+ZONE_NAMES = sorted(known_zones())
 """Offered as the time zone fields' suggestions."""
 
 
@@ -90,10 +91,10 @@ def viewer_zone(request: Request) -> tuple[str, bool]:
     asked = request.query_params.get("tz", "").strip()
     if asked:
         return zone_named("tz", asked), True
-    try:
-        return check_timezone(request.cookies.get(ZONE_COOKIE) or "UTC"), False
-    except InvalidInput:  # a cookie from another browser's zone list: ignore it
-        return "UTC", False
+    cookie = request.cookies.get(ZONE_COOKIE) or "UTC"
+    # A cookie from another browser's zone list is ignored, without searching for
+    # the closest known name as a typed zone gets.
+    return (cookie if cookie in known_zones() else "UTC"), False
 
 
 # -- the list ---------------------------------------------------------------------------
@@ -138,16 +139,29 @@ def _calendar_query(request: Request, today: date) -> tuple[str, date]:
 
 async def _past_runs(
     schedules: ScheduleService, start: datetime, end: datetime
-) -> tuple[list[Occurrence], bool]:
-    """The recorded runs in ``[start, end)`` up to now, with their outcome."""
+) -> tuple[list[Occurrence], datetime | None]:
+    """The recorded runs in ``[start, end)`` up to now, oldest first, with their
+    outcome; and, when there were too many, the instant they stop at."""
     end = min(end, schedules.clock())
     if end <= start:
-        return [], False
+        return [], None
     calendar = await schedules.calendar(start, end, limit=PAST_LIMIT)
-    return calendar.occurrences, calendar.truncated
+    runs = calendar.occurrences
+    return runs, (runs[-1].at if calendar.truncated and runs else None)
+
+
+async def _planned_runs(
+    schedules: ScheduleService, start: datetime, end: datetime, cells: Cells
+) -> Plan:
+    """The runs planned in ``[start, end)`` from now on, as many as the cells show."""
+    start = max(start, schedules.clock())
+    if end <= start:
+        return Plan([])
+    return await schedules.plan(start, end, PLANNED_LIMIT, cells)
 
 
 def _by_cell(runs: list[CalendarRun], cells: Cells) -> dict[CellKey, list[CalendarRun]]:
+    """The runs grouped by the calendar cell they fall in."""
     found: dict[CellKey, list[CalendarRun]] = {}
     for run in runs:
         found.setdefault(cells.key(run.occurrence.at), []).append(run)
@@ -164,9 +178,9 @@ async def schedule_calendar(request: Request, viewer: Staff) -> Response:
     view, anchor = _calendar_query(request, now.astimezone(zone).date())
     shown = CalendarRange.of(view, anchor)
     start, end = shown.bounds(zone)
-    past, past_truncated = await _past_runs(schedules, start, end)
+    past, past_until = await _past_runs(schedules, start, end)
     cells = Cells.of(view, zone)
-    planned = await schedules.plan(max(start, now), end, PLANNED_LIMIT, cells)
+    planned = await _planned_runs(schedules, start, end, cells)
     runs = [CalendarRun(o, o.at.astimezone(zone), run_look(o)) for o in past + planned.runs]
     keep = {"tz": zone_name} if explicit else {}
 
@@ -184,7 +198,8 @@ async def schedule_calendar(request: Request, viewer: Staff) -> Response:
         zone_explicit=explicit,
         cells=_by_cell(runs, cells),
         full=planned.full,
-        truncated=past_truncated or planned.truncated,
+        past_until=past_until.astimezone(zone) if past_until else None,
+        planned_until=planned.until.astimezone(zone) if planned.until else None,
         link=link,
         shown_per_cell=SHOWN_PER_HOUR if cells.hourly else SHOWN_PER_DAY,
         zone_names=ZONE_NAMES,
@@ -250,6 +265,8 @@ def _model_fields(values: dict[str, str], clear: bool) -> dict[str, Any]:
             fields["payload"] = json.loads(payload)
         except ValueError:
             raise InvalidInput("payload", "is not valid JSON") from None
+        except RecursionError:
+            raise InvalidInput("payload", "is nested too deeply") from None
     elif clear:
         fields["payload"] = None  # an emptied payload is {}
     return fields
@@ -394,6 +411,7 @@ async def save_schedule(
 async def _set_enabled(
     request: Request, viewer: Viewer, schedule_id: int, enabled: bool, form: FormData
 ) -> Response:
+    """Pause or resume a schedule, then back to the page the button was on."""
     schedules = schedules_of(request, viewer)
     changed = await schedules.set_enabled(checked_id("schedule", schedule_id), enabled)
     done = "resumed" if enabled else "paused"
