@@ -13,11 +13,15 @@ SUCCEEDED = "job.succeeded"
 DISCARDED = "job.discarded"
 
 
-@dataclass(frozen=True, slots=True)
-class MinuteCount:
-    """How many jobs completed and were discarded in one minute."""
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
 
-    minute: datetime
+
+@dataclass(frozen=True, slots=True)
+class SpanCount:
+    """How many jobs completed and were discarded in one span of time."""
+
+    start: datetime
     completed: int
     discarded: int
 
@@ -27,24 +31,26 @@ class DashboardQueries(PortableStore):
 
     sql_file = "dashboard.sql"
 
-    async def finished_per_minute(
-        self, tenant_id: str, now: datetime, minutes: int = 60
-    ) -> list[MinuteCount]:
-        """Completed and discarded jobs of a tenant for each of the last ``minutes``
-        minutes (the current one last), zero for quiet minutes."""
-        first = int(now.timestamp() // 60) - minutes + 1
-        since = datetime.fromtimestamp(first * 60, UTC)
-        query = self._sql[f"finished_per_minute_{self.store.dialect}"]
-        params: dict[str, Any] = {"tenant_id": tenant_id, "since": since}
+    async def finished(
+        self, tenant_id: str, now: datetime, span: timedelta, count: int
+    ) -> list[SpanCount]:
+        """Completed and discarded jobs of a tenant in each of the last ``count`` spans
+        (whole minutes or hours since the epoch; the current one last), zero for quiet
+        ones."""
+        seconds = int(span.total_seconds())
+        first = int(now.timestamp() // seconds) - count + 1
+        since = datetime.fromtimestamp(first * seconds, UTC)
+        query = self._sql[f"finished_per_span_{self.store.dialect}"]
+        params: dict[str, Any] = {"tenant_id": tenant_id, "since": since, "span": seconds}
         (rows,) = await self.store.run_sql([(query, params)], write=False)
         counts: dict[tuple[int, str], int] = {
-            (int(row["minute"]), str(row["type"])): int(row["n"]) for row in rows
+            (int(row["span"]), str(row["type"])): int(row["n"]) for row in rows
         }
         return [
-            MinuteCount(
-                since + timedelta(minutes=offset),
+            SpanCount(
+                since + offset * span,
                 counts.get((first + offset, SUCCEEDED), 0),
                 counts.get((first + offset, DISCARDED), 0),
             )
-            for offset in range(minutes)
+            for offset in range(count)
         ]

@@ -23,8 +23,9 @@ async def test_the_overview_counts_jobs_and_draws_the_last_hour(dash: Dashboard)
     alice = await dash.browser("alice")
     page = (await alice.client.get("/")).text
     assert '<span class="counter-value">1</span>\n    <span class="counter-label">completed' in page
-    assert "1 completed, 1 discarded" in page
-    assert page.count('class="bar-completed"') == 1 and page.count('class="bar-discarded"') == 1
+    assert page.count("1 completed, 1 discarded; busiest") == 2  # the last hour and day
+    assert page.count('class="bar-completed"') == 2 and page.count('class="bar-discarded"') == 2
+    assert "Last 24 hours" in page and "UTC: 1 completed, 1 discarded" in page
     assert 'href="/jobs?queue=mail"' in page
     fragment = await alice.client.get("/fragments/overview")
     assert fragment.status_code == 200 and "<html" not in fragment.text

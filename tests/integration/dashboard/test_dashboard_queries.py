@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from conveyor.domain.jobs import JobFilter
-from conveyor.store.dashboard import DashboardQueries
+from conveyor.store.dashboard import HOUR, MINUTE, DashboardQueries
 from conveyor.store.listing import compile_query, job_list_query
 from tests.integration.dashboard.conftest import Dashboard
 
@@ -20,7 +20,7 @@ def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def test_finished_per_minute_counts_completions_and_discards(dash: Dashboard) -> None:
+async def test_finished_per_span_counts_completions_and_discards(dash: Dashboard) -> None:
     for _ in range(3):
         await dash.enqueue("alice", queue="q")
     await dash.enqueue("bob", queue="q")
@@ -29,22 +29,26 @@ async def test_finished_per_minute_counts_completions_and_discards(dash: Dashboa
     await dash.finish("acme", "q", failed=True)
     await dash.finish("globex", "q")
     now = dash.server.now()
-    minutes = await DashboardQueries(dash.server.store).finished_per_minute("acme", now)
+    queries = DashboardQueries(dash.server.store)
+    minutes = await queries.finished("acme", now, MINUTE, 60)
     assert len(minutes) == 60
-    assert minutes[-1].minute <= now < minutes[-1].minute + timedelta(minutes=1)
+    assert minutes[-1].start <= now < minutes[-1].start + MINUTE
     assert sum(m.completed for m in minutes) == 2
     assert sum(m.discarded for m in minutes) == 1
-    later = await DashboardQueries(dash.server.store).finished_per_minute(
-        "acme", now + timedelta(hours=2)
-    )
+    hours = await queries.finished("acme", now, HOUR, 24)
+    assert hours[-1].start <= now < hours[-1].start + HOUR
+    assert (hours[-1].completed, hours[-1].discarded) == (2, 1)
+    later = await queries.finished("acme", now + timedelta(hours=2), MINUTE, 60)
     assert sum(m.completed + m.discarded for m in later) == 0
+    next_day = await queries.finished("acme", now + timedelta(days=1), HOUR, 24)
+    assert sum(m.completed + m.discarded for m in next_day) == 0
 
 
-async def test_finished_per_minute_reads_only_the_partial_index(dash: Dashboard) -> None:
+async def test_finished_per_span_reads_only_the_partial_index(dash: Dashboard) -> None:
     """The throughput query's predicate implies the index's, so it skips other events."""
     queries = DashboardQueries(dash.server.store)
-    query = queries._sql[f"finished_per_minute_{dash.server.store.dialect}"]
-    params = {"tenant_id": "acme", "since": dash.server.now() - timedelta(hours=1)}
+    query = queries._sql[f"finished_per_span_{dash.server.store.dialect}"]
+    params = {"tenant_id": "acme", "since": dash.server.now() - timedelta(hours=1), "span": 60}
     if dash.server.store.dialect == "sqlite":
         steps = [(f"EXPLAIN QUERY PLAN {query}", params)]
     else:  # a tiny table: forbid the sequential scan, so only a usable index is chosen

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conveyor.store.dashboard import MinuteCount
+from conveyor.store.dashboard import SpanCount
 
 WIDTH = 600
 HEIGHT = 140
@@ -13,7 +13,7 @@ BAR_GAP = 2
 
 @dataclass(frozen=True, slots=True)
 class Bar:
-    """One minute's stacked bar: completed at the bottom, discarded above it."""
+    """One span's stacked bar: completed at the bottom, discarded above it."""
 
     x: float
     width: float
@@ -26,7 +26,7 @@ class Bar:
 
 @dataclass(frozen=True, slots=True)
 class Chart:
-    """Bars scaled to the busiest minute, with totals for the caption."""
+    """Bars scaled to the busiest span, with totals for the caption."""
 
     bars: list[Bar]
     peak: int
@@ -36,17 +36,17 @@ class Chart:
     height: int = HEIGHT
 
 
-def throughput_chart(minutes: list[MinuteCount]) -> Chart:
-    """Scale per-minute counts into bars that fill the chart's height at the peak."""
-    peak = max((m.completed + m.discarded for m in minutes), default=0)
-    slot = WIDTH / max(len(minutes), 1)
+def throughput_chart(spans: list[SpanCount], label_format: str = "%H:%M") -> Chart:
+    """Scale per-span counts into bars that fill the chart's height at the peak; each
+    bar's label names its start with ``label_format`` (UTC)."""
+    peak = max((m.completed + m.discarded for m in spans), default=0)
+    slot = WIDTH / max(len(spans), 1)
     scale = HEIGHT / peak if peak else 0.0
     bars = []
-    for index, minute in enumerate(minutes):
-        done, failed = minute.completed * scale, minute.discarded * scale
-        label = (
-            f"{minute.minute:%H:%M} UTC: {minute.completed} completed, {minute.discarded} discarded"
-        )
+    for index, span in enumerate(spans):
+        done, failed = span.completed * scale, span.discarded * scale
+        when = span.start.strftime(label_format)
+        label = f"{when} UTC: {span.completed} completed, {span.discarded} discarded"
         bars.append(
             Bar(
                 x=round(index * slot, 2),
@@ -61,6 +61,6 @@ def throughput_chart(minutes: list[MinuteCount]) -> Chart:
     return Chart(
         bars,
         peak,
-        sum(m.completed for m in minutes),
-        sum(m.discarded for m in minutes),
+        sum(m.completed for m in spans),
+        sum(m.discarded for m in spans),
     )

@@ -12,7 +12,7 @@ from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
 from conveyor.domain.lifecycle import JobState
-from conveyor.store.dashboard import DashboardQueries
+from conveyor.store.dashboard import HOUR, MINUTE, DashboardQueries
 from conveyor.web.dashboard.access import SignedIn, jobs_of
 from conveyor.web.dashboard.chart import throughput_chart
 from conveyor.web.dashboard.render import page
@@ -42,9 +42,11 @@ async def overview_context(request: Request, viewer: Viewer) -> dict[str, Any]:
     jobs = jobs_of(request, viewer)
     now = server.now()
     # Independent reads: on PostgreSQL each takes its own pooled connection.
-    counts, minutes, workers, next_runs = await asyncio.gather(
+    finished = DashboardQueries(server.store).finished
+    counts, minutes, hours, workers, next_runs = await asyncio.gather(
         jobs.stats(),
-        DashboardQueries(server.store).finished_per_minute(viewer.tenant, now),
+        finished(viewer.tenant, now, MINUTE, 60),
+        finished(viewer.tenant, now, HOUR, 24),
         jobs.workers(),
         _next_runs(request, viewer),
     )
@@ -59,6 +61,7 @@ async def overview_context(request: Request, viewer: Viewer) -> dict[str, Any]:
         "total": sum(by_state.values()),
         "queues": dict(sorted(queues.items())),
         "chart": throughput_chart(minutes),
+        "day_chart": throughput_chart(hours, "%d %b %H:00"),
         "workers_online": online,
         "next_runs": next_runs,
         "active_states": [JobState.RUNNING.value, JobState.AVAILABLE.value],
