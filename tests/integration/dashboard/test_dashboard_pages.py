@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -48,6 +50,24 @@ async def test_the_job_list_filters_and_pages(dash: Dashboard) -> None:
     assert bad.status_code == 400 and "State: is not a job state" in bad.text
     rows = await alice.client.get("/fragments/jobs?task=import")
     assert rows.text.strip().startswith("<tr") and f'id="job-{tagged}"' in rows.text
+
+
+async def test_the_job_list_filters_by_creation_time_in_the_viewers_zone(
+    dash: Dashboard,
+) -> None:
+    job = await dash.enqueue("alice", task="timed")
+    alice = await dash.browser("alice")
+    alice.client.cookies.set("conveyor_tz", "America/Sao_Paulo")
+    local = dash.server.now().astimezone(ZoneInfo("America/Sao_Paulo"))
+    before, after = ((local + timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M") for m in (-5, 5))
+    row = f'id="job-{job}"'
+    assert row in (await alice.client.get(f"/jobs?from={before}")).text
+    assert row not in (await alice.client.get(f"/jobs?from={after}")).text  # 3 h off in UTC
+    assert row in (await alice.client.get(f"/jobs?from={before}&to={after}")).text
+    page = (await alice.client.get(f"/jobs?to={before}")).text
+    assert row not in page and "America/Sao_Paulo" in page
+    bad = await alice.client.get("/jobs?from=yesterday")
+    assert bad.status_code == 400 and "From: " in bad.text
 
 
 async def test_the_job_page_shows_everything_about_a_job(dash: Dashboard, tmp_path: Path) -> None:

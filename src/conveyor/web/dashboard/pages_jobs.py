@@ -4,6 +4,7 @@ attempts, notes, events and files, and the retry and cancel buttons."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +21,7 @@ from conveyor.web.dashboard.forms import checked_id, done_message
 from conveyor.web.dashboard.render import page
 from conveyor.web.dashboard.routing import dashboard_router
 from conveyor.web.dashboard.session import Viewer
+from conveyor.web.dashboard.zone import local_moment, viewer_zone
 from conveyor.web.responses import artifact_download
 from conveyor.web.routes.params import MAX_ID
 
@@ -28,6 +30,8 @@ router = dashboard_router()
 PAGE_SIZE = 50
 MAX_TEXT = 255
 TEXT_FILTERS = ("queue", "task", "key", "tag", "assignee", "q")
+TIME_FILTERS = ("from", "to")
+"""Created from (inclusive) and to (exclusive), in the viewer's zone."""
 DONE_MESSAGES = {"retried": "The job will run again.", "cancelled": "The job was cancelled."}
 BULK_LIMIT = 1000
 """The most jobs one bulk action from the dashboard changes (the API's default)."""
@@ -41,11 +45,14 @@ class ListQuery:
     values: dict[str, str]
     state: JobState | None
     cursor: int | None
+    created: tuple[datetime | None, datetime | None] = (None, None)
+    """Created from and to (``from`` and ``to``, read in the viewer's zone)."""
 
     @classmethod
-    def parse(cls, params: Any) -> ListQuery:
+    def parse(cls, params: Any, zone: str = "UTC") -> ListQuery:
         """Read and check the filters; ``InvalidInput`` names a bad one."""
-        values = {name: str(params.get(name, "")).strip() for name in (*TEXT_FILTERS, "state")}
+        names = (*TEXT_FILTERS, *TIME_FILTERS, "state")
+        values = {name: str(params.get(name, "")).strip() for name in names}
         values = {name: value for name, value in values.items() if value}
         for name, value in values.items():
             if len(value) > MAX_TEXT:
@@ -53,7 +60,12 @@ class ListQuery:
         state = values.get("state")
         if state is not None and state not in {s.value for s in JobState}:
             raise InvalidInput("state", "is not a job state")
-        return cls(values, JobState(state) if state else None, _cursor(params.get("cursor")))
+        start, end = (
+            local_moment(name, values[name], zone) if name in values else None
+            for name in TIME_FILTERS
+        )
+        cursor = _cursor(params.get("cursor"))
+        return cls(values, JobState(state) if state else None, cursor, (start, end))
 
     def job_filter(self) -> JobFilter:
         """The service's filter for one page."""
@@ -66,6 +78,8 @@ class ListQuery:
             tag=get("tag"),
             assignee=get("assignee"),
             text=get("q"),
+            created_after=self.created[0],
+            created_before=self.created[1],
             after_id=self.cursor,
             limit=PAGE_SIZE,
         )
@@ -88,13 +102,15 @@ def _cursor(raw: object) -> int | None:
 
 async def list_context(request: Request, viewer: Viewer) -> dict[str, Any]:
     """One page of the job list and its paging links."""
-    query = ListQuery.parse(request.query_params)
+    zone, _ = viewer_zone(request)
+    query = ListQuery.parse(request.query_params, zone)
     found: list[Job] = await jobs_of(request, viewer).list_jobs(query.job_filter())
     next_cursor = str(found[-1].id) if len(found) == PAGE_SIZE else None
     return {
         "jobs": found,
         "query": query,
         "bulk_done": _bulk_done(request.query_params),
+        "zone": zone,
         "filters": query.values,
         "next_link": f"/jobs?{query.query_string(cursor=next_cursor)}" if next_cursor else None,
         "first_link": f"/jobs?{query.query_string()}" if query.cursor else None,
@@ -139,8 +155,8 @@ def _bulk_action(action: str) -> tuple[str, str]:
     return verb
 
 
-def _bulk_query(params: Any) -> ListQuery:
-    query = ListQuery.parse(params)
+def _bulk_query(request: Request, params: Any) -> ListQuery:
+    query = ListQuery.parse(params, viewer_zone(request)[0])
     if not query.values:
         raise InvalidInput("filters", "choose at least one: a bulk action never means every job")
     return query
@@ -150,7 +166,7 @@ def _bulk_query(params: Any) -> ListQuery:
 async def confirm_bulk(request: Request, viewer: Writer, action: str) -> Response:
     """What a bulk action will apply to, with the button that does it."""
     verb = _bulk_action(action)
-    query = _bulk_query(request.query_params)
+    query = _bulk_query(request, request.query_params)
     return page(
         request,
         "jobs_bulk.html",
@@ -169,7 +185,7 @@ async def confirm_bulk(request: Request, viewer: Writer, action: str) -> Respons
 async def run_bulk(request: Request, viewer: Writer, form: CheckedForm, action: str) -> Response:
     """Retry or cancel every job matching the list's filters (up to ``BULK_LIMIT``)."""
     _bulk_action(action)
-    query = _bulk_query(form)
+    query = _bulk_query(request, form)
     result = await jobs_of(request, viewer).bulk(action, query.bulk_filter(), BULK_LIMIT)
     done = {"bulk": action, "changed": str(len(result.changed))}
     done["skipped"] = str(len(result.skipped))

@@ -49,18 +49,17 @@ from conveyor.web.dashboard.forms import FORM, checked_id, done_message, validat
 from conveyor.web.dashboard.render import page
 from conveyor.web.dashboard.routing import dashboard_router
 from conveyor.web.dashboard.session import Viewer
+from conveyor.web.dashboard.zone import viewer_zone
 from conveyor.web.routes.schedules import NEXT_RUNS
 from conveyor.web.schemas_schedules import (
     PreviewIn,
     PreviewOut,
     ScheduleChange,
     ScheduleIn,
-    zone_named,
 )
 
 router = dashboard_router()
 
-ZONE_COOKIE = "conveyor_tz"
 RECENT_RUNS = 20
 PAST_LIMIT = 2000
 """At most this many recorded runs on one calendar page (the oldest first)."""
@@ -84,17 +83,6 @@ def schedules_of(request: Request, viewer: Viewer) -> ScheduleService:
     """The schedule use cases as the viewer may use them."""
     service: ScheduleService = request.app.state.server.schedules_for(viewer.principal)
     return service
-
-
-def viewer_zone(request: Request) -> tuple[str, bool]:
-    """The zone to show times in and whether the URL asked for it (``?tz=``)."""
-    asked = request.query_params.get("tz", "").strip()
-    if asked:
-        return zone_named("tz", asked), True
-    cookie = request.cookies.get(ZONE_COOKIE) or "UTC"
-    # A cookie from another browser's zone list is ignored, without searching for
-    # the closest known name as a typed zone gets.
-    return (cookie if cookie in known_zones() else "UTC"), False
 
 
 # -- the list ---------------------------------------------------------------------------
