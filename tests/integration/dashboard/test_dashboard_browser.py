@@ -55,9 +55,9 @@ class Site:
     api: Api
     browser: Any
 
-    async def page_for(self, email: str) -> Any:
-        """A new browser page signed in as ``email``."""
-        context = await self.browser.new_context(viewport=VIEWPORT)
+    async def page_for(self, email: str, zone: str | None = None) -> Any:
+        """A new browser page signed in as ``email`` (its clock in ``zone`` if given)."""
+        context = await self.browser.new_context(viewport=VIEWPORT, timezone_id=zone)
         page = await context.new_page()
         await page.goto(f"{self.url}/login")
         await page.fill("input[name=email]", email)

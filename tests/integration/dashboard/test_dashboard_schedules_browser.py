@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from tests.integration.api.conftest import PASSWORD
 from tests.integration.dashboard.test_dashboard_browser import (  # noqa: F401  (fixtures)
     IMAGES,
     VIEWPORT,
@@ -25,18 +24,6 @@ from tests.integration.dashboard.test_dashboard_browser import (  # noqa: F401  
 pytestmark = pytest.mark.anyio
 
 ZONE = "America/Sao_Paulo"
-
-
-async def _page_in_zone(served: Site, email: str, zone: str) -> Any:
-    """A new browser page whose clock is in ``zone``, signed in as ``email``."""
-    context = await served.browser.new_context(viewport=VIEWPORT, timezone_id=zone)
-    page = await context.new_page()
-    await page.goto(f"{served.url}/login")
-    await page.fill("input[name=email]", email)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state()
-    return page
 
 
 def _movable_clock(served: Site) -> Callable[[timedelta], None]:
@@ -76,7 +63,7 @@ async def test_a_schedule_is_built_found_on_the_calendar_edited_and_deleted(
     site: Site,  # noqa: F811
 ) -> None:
     await _past_runs(site)
-    page = await _page_in_zone(site, "alice@acme.test", ZONE)
+    page = await site.page_for("alice@acme.test", ZONE)
     await page.goto(f"{site.url}/schedules")
     # The page learns the browser's zone (a cookie) and shows its times there.
     await page.locator(f'[data-zone-shown="{ZONE}"]').wait_for(timeout=WAIT_MS)
