@@ -21,6 +21,8 @@ from conveyor.settings import Settings, load_settings
 from conveyor.store import store_from_url
 
 DEMO_JOBS = 8
+HTTP_DRAIN_SECONDS = 30
+"""On stop, how long open responses may take to finish before they are cut."""
 
 
 def serve(
@@ -106,6 +108,7 @@ async def _serve(settings: Settings, worker_app: Conveyor | None, migrate: bool)
         log_level=settings.log_level.lower(),
         proxy_headers=False,
         lifespan="on",
+        timeout_graceful_shutdown=HTTP_DRAIN_SECONDS,
     )
     await _Uvicorn(config, server).serve()
 

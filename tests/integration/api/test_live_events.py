@@ -7,14 +7,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -22,6 +20,7 @@ from conveyor.domain.events import Event
 from conveyor.server import Server
 from conveyor.services.live import EndReason, EventFilter, FeedEnded, LiveFeed
 from tests.integration.api.conftest import Api, make_personas, server_settings
+from tests.integration.served import served
 
 pytestmark = pytest.mark.anyio
 
@@ -59,25 +58,12 @@ class Live:
         return items
 
 
-async def _serve(server: Server, max_queued: int) -> AsyncIterator[Live]:
-    from conveyor.web.app import create_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(server), lifespan="off", log_config=None)
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve(sockets=[sock]))
-    while not uv.started:
-        await asyncio.sleep(0.01)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            yield Live(await make_personas(Api(client, server)), port)
-    finally:
-        server.live.end_all(EndReason.SHUTDOWN)  # ends the streams: uvicorn need not wait
-        uv.should_exit = True
-        await task
-        sock.close()
+async def _serve(server: Server) -> AsyncIterator[Live]:
+    async with (
+        served(server) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
+    ):
+        yield Live(await make_personas(Api(client, server)), port)
 
 
 @pytest.fixture
@@ -94,18 +80,20 @@ async def live(migrated_url: str, request: pytest.FixtureRequest) -> AsyncIterat
     server = Server(settings)
     await server.start()
     try:
-        async for served in _serve(server, max_queued):
-            yield served
+        async for live_server in _serve(server):
+            yield live_server
     finally:
         await server.stop()
 
 
 async def receive(ws: ClientConnection) -> dict[str, Any]:
-    """The next message that is not a keepalive."""
-    while True:
-        message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
-        if message["type"] != "keepalive":
-            return message
+    """The next message that is not a keepalive, within :data:`WAIT` seconds in all
+    (keepalives do not extend the wait)."""
+    async with asyncio.timeout(WAIT):
+        while True:
+            message: dict[str, Any] = json.loads(await ws.recv())
+            if message["type"] != "keepalive":
+                return message
 
 
 async def events(ws: ClientConnection, count: int) -> list[dict[str, Any]]:
@@ -142,6 +130,13 @@ async def until_ended(feed: LiveFeed) -> FeedEnded:
             await feed.next(WAIT)
     except FeedEnded as ended:
         return ended
+
+
+async def register(ws: ClientConnection, **fields: Any) -> None:
+    """Send a ``register`` and wait for the server's ``registered``: from there on the
+    new filters apply."""
+    await ws.send(json.dumps({"type": "register", **fields}))
+    assert await receive(ws) == {"type": "registered"}
 
 
 async def connected(ws: ClientConnection) -> str:
@@ -220,18 +215,23 @@ async def test_an_agent_sees_only_its_assigned_jobs(live: Live) -> None:
 async def test_register_filters_by_queue_task_job_and_type(live: Live) -> None:
     async with live.connect(f"token={live.token('alice')}") as ws:
         await connected(ws)
-        register = {"type": "register", "queue": "emails", "types": ["job.enqueued"]}
-        await ws.send(json.dumps(register))
-        await asyncio.sleep(0.1)
+        await register(ws, queue="emails", types=["job.enqueued"])
         await live.enqueue("alice", queue="other")
         wanted = await live.enqueue("alice", queue="emails")
         await live.api.call("POST", f"/api/v1/jobs/{wanted}/cancel", "alice")
         assert [e["job_id"] for e in await events(ws, 1)] == [wanted]
         await quiet(ws)
-        await ws.send(json.dumps({"type": "register", "job_id": wanted, "task": "t"}))
+        # Without last_event_id the new filters apply from the last event sent, so
+        # the cancellation the old filters held back comes now.
+        await register(ws, job_id=wanted, task="t")
         await live.api.call("POST", f"/api/v1/jobs/{wanted}/retry", "alice")
-        [retried] = await events(ws, 1)
-        assert retried["job_id"] == wanted
+        await live.enqueue("alice", queue="emails")
+        seen = await events(ws, 2)
+        await quiet(ws)
+    assert [(e["event"], e["job_id"]) for e in seen] == [
+        ("job.cancelled", wanted),
+        ("job.retried", wanted),
+    ]
 
 
 async def test_reports_a_bad_message_and_keeps_the_connection(live: Live) -> None:
@@ -274,9 +274,9 @@ async def test_register_replays_from_its_last_event_id(live: Live) -> None:
     [before, *_] = await live.stored("alice", 0)
     async with live.connect(f"token={live.token('alice')}") as ws:
         await connected(ws)
-        await ws.send(json.dumps({"type": "register", "last_event_id": 0}))
+        await register(ws, last_event_id=0)
         assert [e["job_id"] for e in await events(ws, 2)] == [first, second]
-        await ws.send(json.dumps({"type": "register", "last_event_id": before["id"]}))
+        await register(ws, last_event_id=before["id"])
         assert [e["job_id"] for e in await events(ws, 1)] == [second]
         await quiet(ws)
 

@@ -4,9 +4,7 @@ the screenshots (``CONVEYOR_SCREENSHOTS=docs/images`` writes the docs' ones)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from conveyor.domain.jobs import ErrorInfo
 from conveyor.domain.outcomes import Completed, Discarded, decide
@@ -23,9 +20,9 @@ from conveyor.domain.retry import Backoff
 from conveyor.server import Server
 from conveyor.services.live import EndReason
 from conveyor.store.protocol import WorkerInfo
-from conveyor.web.app import create_app
 from tests.conftest import service_missing
 from tests.integration.api.conftest import PASSWORD, Api, make_personas, server_settings
+from tests.integration.served import served
 
 pytestmark = pytest.mark.anyio
 
@@ -117,17 +114,10 @@ async def site(migrated_url: str) -> AsyncIterator[Site]:
     settings = server_settings(migrated_url, live_poll_interval=0.05, live_keepalive_seconds=1)
     server = Server(settings)
     await server.start()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(create_app(server), lifespan="off", log_config=None))
-    task = asyncio.create_task(uv.serve(sockets=[sock]))
-    while not uv.started:
-        await asyncio.sleep(0.01)
-    url = f"http://127.0.0.1:{port}"
     try:
         async with (
-            httpx.AsyncClient(base_url=url) as client,
+            served(server) as port,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
             async_playwright() as playwright,
         ):
             api = await make_personas(Api(client, server))
@@ -135,14 +125,10 @@ async def site(migrated_url: str) -> AsyncIterator[Site]:
                 executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
             )
             try:
-                yield Site(url, api, browser)
+                yield Site(f"http://127.0.0.1:{port}", api, browser)
             finally:
                 await browser.close()
     finally:
-        server.live.end_all(EndReason.SHUTDOWN)
-        uv.should_exit = True
-        await task
-        sock.close()
         await server.stop()
 
 

@@ -187,6 +187,8 @@ class _Session:
         cursor = event_cursor(message.get("last_event_id"))
         async with self._send_lock:  # the pump is not halfway through a send
             self._subscribe(filters, self.last_sent if cursor is None else cursor)
+            # Sent before the new pump can send: every event after it passed the new filters.
+            await self.websocket.send_text(json.dumps({"type": "registered"}))
 
     async def _send(self, message: dict[str, Any], event_id: int | None = None) -> None:
         async with self._send_lock:
