@@ -322,7 +322,11 @@ class Server:
 
     async def _wire(self) -> None:
         settings = self.settings
-        self.accounts_store = accounts_for(self.store)
+        box = settings.secret_box()
+        self.accounts_store = accounts_for(self.store, box)
+        self.webhook_store = webhooks_for(self.store, box)
+        self.hook_store = hooks_for(self.store, box)
+        await self._seal_secrets()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         signer = TokenSigner(
             await self._signing_keys(), timedelta(minutes=settings.access_token_minutes)
@@ -341,9 +345,7 @@ class Server:
         self.audit = AuditLog(self.accounts_store, self.now)
         self.task_catalog = TaskCatalog(tasks_for(self.store))
         self.schedule_store = schedules_for(self.store)
-        self.webhook_store = webhooks_for(self.store)
         self.mail_store = mail_for(self.store)
-        self.hook_store = hooks_for(self.store)
         self.trusted_proxies = parse_networks(settings.trusted_proxies)
         """Proxies whose ``X-Forwarded-For`` names the client."""
         self.receiver = HookReceiver(
@@ -355,6 +357,15 @@ class Server:
         )
         if made is not None:
             self.first_login = FirstLogin(*made)
+
+    async def _seal_secrets(self) -> None:
+        """Seal the secrets kept in plain; ``WrongSecretKey`` (the server does not
+        start) when the sealed ones are another key's."""
+        sealed = 0
+        for store in (self.accounts_store, self.webhook_store, self.hook_store):
+            sealed += await store.seal_secrets()
+        if sealed:
+            log.info("sealed %d secrets kept in the database before sealing existed", sealed)
 
     async def _signing_keys(self) -> list[tuple[str, str]]:
         """The configured key first; else the keys kept in the database (made once)."""

@@ -26,7 +26,10 @@ from conveyor.domain.errors import InvalidInput
 from conveyor.domain.hooks import parse_networks
 from conveyor.net.policy import OutboundPolicy, split_entries
 from conveyor.store import DEFAULT_DATABASE_URL
+from conveyor.store.sealing import SecretBox, key_from_file
 
+GENERATED_KEY_FILE = "secret.key"
+"""The key made in ``data_dir`` when no ``secret_key`` is set."""
 _SECRETS = ("secret_key", "admin_password", "amqp_url", "smtp_password")
 
 
@@ -43,7 +46,12 @@ class Settings(BaseSettings):
     """The address people open, if not http://host:port (behind a proxy)."""
 
     secret_key: SecretStr | None = None
-    """Signs access tokens. Unset: a key is made once and kept in the database."""
+    """Signs access tokens and seals the secrets kept in the database (webhook and
+    hook secrets). Unset: tokens are signed by a key made once and kept, sealed, in the
+    database, and secrets are sealed with a key made once in ``data_dir``."""
+    data_dir: Path = Path("conveyor-data")
+    """Where job artifacts are stored and, without ``secret_key``, the key that seals
+    secrets (``secret.key``, mode 0600). Nodes on one database must share that key."""
     access_token_minutes: float = Field(default=15, gt=0, le=24 * 60)
     refresh_token_days: float = Field(default=30, gt=0, le=365)
 
@@ -223,6 +231,17 @@ class Settings(BaseSettings):
     def url(self) -> str:
         """Where people reach this server."""
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    def secret_box(self) -> SecretBox:
+        """What seals the secrets kept in the database: ``secret_key`` if set, else the
+        key in ``data_dir``'s ``secret.key`` (made if missing)."""
+        if self.secret_key is not None:
+            return SecretBox(self.secret_key.get_secret_value())
+        path = self.data_dir / GENERATED_KEY_FILE
+        try:
+            return SecretBox(key_from_file(path))
+        except OSError as exc:
+            raise InvalidInput("setting data_dir", f"cannot keep a key in {path}: {exc}") from None
 
 
 def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:

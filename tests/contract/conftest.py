@@ -10,8 +10,11 @@ import pytest
 
 from conveyor.domain.jobs import Job, new_job, utcnow
 from conveyor.store.protocol import Store
+from conveyor.store.sealing import SecretBox
 
 TENANT = "default"
+BOX = SecretBox("the contract suite's secret key")
+"""Seals the secrets of the stores that keep some."""
 
 
 class FakeClock:

@@ -30,7 +30,8 @@ from conveyor.domain.retry import Backoff
 from conveyor.store import accounts_for
 from conveyor.store.accounts_protocol import AccountStore
 from conveyor.store.protocol import Store, WorkerInfo
-from tests.contract.conftest import FakeClock
+from conveyor.store.sealing import SecretBox, WrongSecretKey, is_sealed
+from tests.contract.conftest import BOX, FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -40,7 +41,7 @@ OTHER = "default"
 
 @pytest.fixture
 def accounts(store: Store) -> AccountStore:
-    return accounts_for(store)
+    return accounts_for(store, BOX)
 
 
 def tenant(tenant_id: str, now: datetime, **fields: object) -> Tenant:
@@ -449,6 +450,32 @@ async def test_signing_keys_come_newest_first(accounts: AccountStore, clock: Fak
     ]
     with pytest.raises(Conflict):
         await accounts.add_signing_key("kid-1", "other", clock())
+
+
+async def test_signing_keys_are_kept_sealed_and_plain_ones_get_sealed(
+    store: Store, accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.add_signing_key("kid-1", "secret-1", clock())
+    insert = (
+        "INSERT INTO signing_keys (kid, secret, created_at)"
+        " SELECT 'kid-0', 'secret-0', created_at FROM signing_keys"
+    )
+    await store.run_sql([(insert, {})])
+    assert await accounts.seal_secrets() == 1
+    [[first], [second]] = await store.run_sql(
+        [
+            (f"SELECT secret FROM signing_keys WHERE kid = '{kid}'", {})
+            for kid in ("kid-0", "kid-1")
+        ],
+        write=False,
+    )
+    assert is_sealed(first["secret"]) and is_sealed(second["secret"])
+    assert sorted(secret for _, secret, _ in await accounts.signing_keys()) == [
+        "secret-0",
+        "secret-1",
+    ]
+    with pytest.raises(WrongSecretKey):
+        await accounts_for(store, SecretBox("another node's key")).signing_keys()
 
 
 # -- deleting a tenant and its usage -------------------------------------------------------------

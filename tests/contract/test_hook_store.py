@@ -27,7 +27,8 @@ from conveyor.loops.hook_pruner import ReceiptPruner
 from conveyor.store import accounts_for, hooks_for
 from conveyor.store.hooks_protocol import HookStore
 from conveyor.store.protocol import Store
-from tests.contract.conftest import FakeClock
+from conveyor.store.sealing import SecretBox, WrongSecretKey, is_sealed
+from tests.contract.conftest import BOX, FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -47,7 +48,7 @@ async def hooks(store: Store, clock: FakeClock) -> HookStore:
         await accounts.create_tenant(
             Tenant(tenant_id, tenant_id.title(), TenantStatus.ACTIVE, False, clock())
         )
-    return hooks_for(store)
+    return hooks_for(store, BOX)
 
 
 async def _hook(
@@ -311,3 +312,22 @@ async def test_deleting_a_hook_deletes_its_receipts(
     [row] = (await store.run_sql([("SELECT COUNT(*) AS n FROM hook_receipts", {})], write=False))[0]
     assert row["n"] == 0
     assert json.loads(json.dumps(receipt_id)) == receipt_id
+
+
+async def test_a_verification_secret_is_kept_sealed(
+    store: Store, hooks: HookStore, clock: FakeClock
+) -> None:
+    signed = replace(SPEC, verify=VerifyScheme.HMAC_SHA256)
+    hook = await hooks.add(ACME, signed, "s3cret-from-sender", token_hash("t"), clock())
+    unsigned = await _hook(hooks, clock, name="plain")
+    raw = "SELECT id, secret FROM incoming_hooks ORDER BY id"
+    [[first, second]] = await store.run_sql([(raw, {})], write=False)
+    assert is_sealed(first["secret"]) and "s3cret" not in first["secret"]
+    assert second["secret"] == ""  # verifies nothing: no secret to seal
+    assert (await hooks.get(ACME, hook.id)).secret == "s3cret-from-sender"
+    assert (await hooks.get(ACME, unsigned.id)).secret == ""
+    changed = await hooks.update(ACME, hook.id, signed, "n3w", clock())
+    assert changed.secret == "n3w"
+    assert await hooks.seal_secrets() == 0
+    with pytest.raises(WrongSecretKey):
+        await hooks_for(store, SecretBox("another node's key")).get(ACME, hook.id)

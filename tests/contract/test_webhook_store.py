@@ -22,8 +22,9 @@ from conveyor.domain.webhooks import (
 )
 from conveyor.store import accounts_for, webhooks_for
 from conveyor.store.protocol import Store
+from conveyor.store.sealing import SecretBox, WrongSecretKey, is_sealed
 from conveyor.store.webhooks_protocol import WebhookStore
-from tests.contract.conftest import FakeClock
+from tests.contract.conftest import BOX, FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -44,7 +45,7 @@ async def webhooks(store: Store, clock: FakeClock) -> WebhookStore:
         await accounts.create_tenant(
             Tenant(tenant_id, tenant_id.title(), TenantStatus.ACTIVE, False, clock())
         )
-    return webhooks_for(store)
+    return webhooks_for(store, BOX)
 
 
 async def _jobs(store: Store, clock: FakeClock, count: int, tenant: str = ACME) -> None:
@@ -204,3 +205,40 @@ async def test_changing_an_enabled_subscription_keeps_its_failures(
     paused = await webhooks.update(ACME, webhook.id, replace(described, enabled=False), clock())
     assert paused.failures == 1
     assert (await webhooks.update(ACME, webhook.id, described, clock())).failures == 0
+
+
+async def _stored_secrets(store: Store, webhook_id: int) -> tuple[str, str | None]:
+    """The secret columns as the database holds them."""
+    sql = f"SELECT secret, previous_secret FROM webhooks WHERE id = {int(webhook_id)}"
+    [[row]] = await store.run_sql([(sql, {})], write=False)
+    return row["secret"], row["previous_secret"]
+
+
+async def test_secrets_are_kept_sealed_and_read_back_in_plain(
+    store: Store, webhooks: WebhookStore, clock: FakeClock
+) -> None:
+    webhook = await webhooks.add(ACME, SPEC, "whsec_b2xk", clock())
+    await webhooks.rotate(ACME, webhook.id, "whsec_bmV3", clock() + timedelta(days=1), clock())
+    secret, previous = await _stored_secrets(store, webhook.id)
+    assert is_sealed(secret) and previous is not None and is_sealed(previous)
+    assert "whsec" not in secret + previous
+    read = await webhooks.get(ACME, webhook.id)
+    assert (read.secret, read.previous_secret) == ("whsec_bmV3", "whsec_b2xk")
+
+
+async def test_secrets_kept_in_plain_are_sealed_once_and_another_key_is_refused(
+    store: Store, webhooks: WebhookStore, clock: FakeClock
+) -> None:
+    webhook = await webhooks.add(ACME, SPEC, "whsec_b2xk", clock())
+    plain = f"UPDATE webhooks SET secret = 'whsec_cGxhaW4' WHERE id = {webhook.id}"
+    await store.run_sql([(plain, {})])
+    assert (await webhooks.get(ACME, webhook.id)).secret == "whsec_cGxhaW4"
+    assert await webhooks.seal_secrets() == 1
+    assert await webhooks.seal_secrets() == 0
+    assert is_sealed((await _stored_secrets(store, webhook.id))[0])
+    assert (await webhooks.get(ACME, webhook.id)).secret == "whsec_cGxhaW4"
+    stranger = webhooks_for(store, SecretBox("another node's key"))
+    with pytest.raises(WrongSecretKey):
+        await stranger.get(ACME, webhook.id)
+    with pytest.raises(WrongSecretKey):
+        await stranger.seal_secrets()

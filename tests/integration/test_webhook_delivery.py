@@ -37,7 +37,7 @@ from conveyor.store import accounts_for, webhooks_for
 from conveyor.store.leadership import SoleLeadership
 from conveyor.store.protocol import Store
 from conveyor.store.webhooks_protocol import WebhookStore
-from tests.contract.conftest import FakeClock
+from tests.contract.conftest import BOX, FakeClock
 from tests.loopback import serving
 from tests.unit.test_outbound_guard import StubResolver
 
@@ -114,7 +114,7 @@ async def rig(store: Store) -> AsyncIterator[Rig]:
     )
     receiver = Receiver()
     async with serving(receiver.handle) as port:
-        yield Rig(store, webhooks_for(store), clock, receiver, f"http://127.0.0.1:{port}/hook")
+        yield Rig(store, webhooks_for(store, BOX), clock, receiver, f"http://127.0.0.1:{port}/hook")
 
 
 async def rounds(notifier: Notifier, times: int = 5) -> None:

@@ -19,8 +19,10 @@ from conveyor.domain.jobs import DEFAULT_TENANT
 from conveyor.services.jobs import JobService
 from conveyor.services.schedules import ScheduleService
 from conveyor.services.tasks import TaskCatalog
+from conveyor.settings import load_settings
 from conveyor.store import DEFAULT_DATABASE_URL, schedules_for, store_from_url, tasks_for
 from conveyor.store.protocol import Store
+from conveyor.store.sealing import SecretBox
 
 T = TypeVar("T")
 
@@ -87,6 +89,12 @@ def run_with_store(
             soft_wrap=True,
         )
         raise typer.Exit(1) from None
+
+
+def secret_box() -> SecretBox:
+    """What seals the secrets these commands keep: the server's key (``CONVEYOR_SECRET_KEY``,
+    its ``_FILE``, the configuration file, or the key file), so ``serve`` opens them."""
+    return load_settings().secret_box()
 
 
 def run_with_jobs(ctx: typer.Context, use: Callable[[JobService], Awaitable[T]]) -> T:

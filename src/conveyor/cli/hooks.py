@@ -16,7 +16,15 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from conveyor.cli.context import cli_principal, console, errors, fail, options, run_with_store
+from conveyor.cli.context import (
+    cli_principal,
+    console,
+    errors,
+    fail,
+    options,
+    run_with_store,
+    secret_box,
+)
 from conveyor.cli.jobs import AsJson
 from conveyor.cli.render import to_json
 from conveyor.domain.hooks import (
@@ -62,7 +70,8 @@ def _run(ctx: typer.Context, use: Callable[[HookService], Awaitable[T]]) -> T:
 
     async def call(store: Store) -> T:
         jobs = JobService(store, principal.tenant_id, catalog=TaskCatalog(tasks_for(store)))
-        return await use(HookService(hooks_for(store), principal, store.clock, jobs))
+        hooks = hooks_for(store, secret_box())
+        return await use(HookService(hooks, principal, store.clock, jobs))
 
     return run_with_store(ctx, call)
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from conveyor.store.mail_protocol import MailStore
     from conveyor.store.protocol import Clock, Store
     from conveyor.store.schedules_protocol import ScheduleStore
+    from conveyor.store.sealing import SecretBox
     from conveyor.store.tasks_protocol import TaskStore
     from conveyor.store.webhooks_protocol import WebhookStore
 
@@ -51,11 +52,12 @@ def store_from_url(
     )
 
 
-def accounts_for(store: Store) -> AccountStore:
-    """The :class:`~conveyor.store.accounts_protocol.AccountStore` on ``store``'s database."""
+def accounts_for(store: Store, box: SecretBox | None = None) -> AccountStore:
+    """The :class:`~conveyor.store.accounts_protocol.AccountStore` on ``store``'s
+    database; ``box`` seals its signing keys (needed for them alone)."""
     from conveyor.store.accounts import SqlAccountStore
 
-    return SqlAccountStore(store)
+    return SqlAccountStore(store, box)
 
 
 def tasks_for(store: Store) -> TaskStore:
@@ -79,11 +81,12 @@ def mail_for(store: Store) -> MailStore:
     return SqlMailStore(store)
 
 
-def webhooks_for(store: Store) -> WebhookStore:
-    """The :class:`~conveyor.store.webhooks_protocol.WebhookStore` on ``store``'s database."""
+def webhooks_for(store: Store, box: SecretBox) -> WebhookStore:
+    """The :class:`~conveyor.store.webhooks_protocol.WebhookStore` on ``store``'s
+    database; ``box`` seals its secrets."""
     from conveyor.store.webhooks import SqlWebhookStore
 
-    return SqlWebhookStore(store)
+    return SqlWebhookStore(store, box)
 
 
 def amqp_for(store: Store) -> AmqpStore:
@@ -93,8 +96,9 @@ def amqp_for(store: Store) -> AmqpStore:
     return SqlAmqpStore(store)
 
 
-def hooks_for(store: Store) -> HookStore:
-    """The :class:`~conveyor.store.hooks_protocol.HookStore` on ``store``'s database."""
+def hooks_for(store: Store, box: SecretBox) -> HookStore:
+    """The :class:`~conveyor.store.hooks_protocol.HookStore` on ``store``'s database;
+    ``box`` seals its secrets."""
     from conveyor.store.hooks import SqlHookStore
 
-    return SqlHookStore(store)
+    return SqlHookStore(store, box)

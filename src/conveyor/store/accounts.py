@@ -32,6 +32,7 @@ from conveyor.domain.errors import Conflict, ConveyorError, NotFound
 from conveyor.store import rows
 from conveyor.store.protocol import Store
 from conveyor.store.queries import load_portable, load_queries
+from conveyor.store.sealing import SecretBox, required_box, seal_secrets
 
 Row = dict[str, Any]
 Step = tuple[str, Mapping[str, Any]]
@@ -69,8 +70,9 @@ def _reworded(error: type[ConveyorError], message: str) -> Iterator[None]:
 class SqlAccountStore:
     """The :class:`~conveyor.store.accounts_protocol.AccountStore` on a store's database."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, box: SecretBox | None = None) -> None:
         self.store = store
+        self._box = box
         self._sql = dict(load_portable("accounts.sql", store.dialect))
         dialect_queries = load_queries(store.dialect)
         for name in ("tenant_run_seconds", "tenant_storage_bytes"):
@@ -492,13 +494,20 @@ class SqlAccountStore:
     async def signing_keys(self) -> list[tuple[str, str, datetime]]:
         """The token signing keys ``(kid, secret, created_at)``, newest first."""
         found = await self._rows("list_signing_keys")
-        return [(r["kid"], r["secret"], self._time(r["created_at"])) for r in found]
+        box = required_box(self._box, self)
+        return [(r["kid"], box.open(r["secret"]), self._time(r["created_at"])) for r in found]
+
+    async def seal_secrets(self) -> int:
+        """Seal the signing keys kept in plain, check the sealed ones open; how many sealed."""
+        queries = [(self._sql["stored_signing_key"], self._sql["seal_signing_key"])]
+        return await seal_secrets(self.store, required_box(self._box, self), queries)
 
     async def add_signing_key(self, kid: str, secret: str, now: datetime) -> None:
         """Store a signing key (kept so every server node signs and verifies alike);
         ``Conflict`` if the kid is taken."""
         with _reworded(Conflict, f"a signing key with the kid {kid!r} already exists"):
-            await self._rows("insert_signing_key", kid=kid, secret=secret, now=now)
+            sealed = required_box(self._box, self).seal(secret)
+            await self._rows("insert_signing_key", kid=kid, secret=sealed, now=now)
 
 
 def _audit_params(record: AuditRecord) -> dict[str, Any]:

@@ -221,5 +221,12 @@ DELETE FROM audit_log WHERE created_at < :before RETURNING id
 -- name: list_signing_keys
 SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC
 
+-- name: stored_signing_key
+-- For sealing what was kept before keys were sealed (conveyor.store.sealing).
+SELECT kid AS id, secret AS stored FROM signing_keys
+
+-- name: seal_signing_key
+UPDATE signing_keys SET secret = :sealed_value WHERE kid = :id AND secret = :plain
+
 -- name: insert_signing_key
 INSERT INTO signing_keys (kid, secret, created_at) VALUES (:kid, :secret, :now)

@@ -163,3 +163,7 @@ class AccountStore(Protocol):
 
     async def add_signing_key(self, kid: str, secret: str, now: datetime) -> None:
         """Store a signing key (kept so every server node signs and verifies alike)."""
+
+    async def seal_secrets(self) -> int:
+        """Seal the signing keys kept in plain (from before the store sealed them);
+        ``WrongSecretKey`` if the sealed ones do not open with its key. How many it sealed."""

@@ -32,6 +32,13 @@ UPDATE incoming_hooks SET token_hash = :token_hash, updated_at = :now
 WHERE tenant_id = :tenant_id AND id = :id
 RETURNING *
 
+-- name: stored_secret
+-- For sealing what was kept before secrets were sealed (conveyor.store.sealing).
+SELECT id, secret AS stored FROM incoming_hooks
+
+-- name: seal_secret
+UPDATE incoming_hooks SET secret = :sealed_value WHERE id = :id AND secret = :plain
+
 -- name: delete_hook
 DELETE FROM incoming_hooks WHERE tenant_id = :tenant_id AND id = :id RETURNING id
 

@@ -34,6 +34,10 @@ class HookStore(Protocol):
     ) -> IncomingHook:
         """Replace a hook's definition and secret."""
 
+    async def seal_secrets(self) -> int:
+        """Seal the secrets kept in plain (from before the store sealed them);
+        ``WrongSecretKey`` if the sealed ones do not open with its key. How many it sealed."""
+
     async def set_token(
         self, tenant_id: str, hook_id: int, token_hash: str, now: datetime
     ) -> IncomingHook:

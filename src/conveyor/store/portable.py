@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from conveyor.domain.errors import NotFound
 from conveyor.store.protocol import Store
 from conveyor.store.queries import load_portable
+from conveyor.store.sealing import SecretBox, required_box, seal_secrets
 
 Row = dict[str, Any]
 
@@ -17,9 +18,21 @@ class PortableStore:
 
     sql_file: ClassVar[str]
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, box: SecretBox | None = None) -> None:
         self.store = store
+        self._box = box
         self._sql = load_portable(self.sql_file, store.dialect)
+
+    @property
+    def box(self) -> SecretBox:
+        """What seals this store's secrets (given by whoever made a store that keeps any)."""
+        return required_box(self._box, self)
+
+    async def _seal_secrets(self, *columns: str) -> int:
+        """:func:`~conveyor.store.sealing.seal_secrets` for ``columns``, whose queries
+        are ``stored_<column>`` and ``seal_<column>``."""
+        queries = [(self._sql[f"stored_{c}"], self._sql[f"seal_{c}"]) for c in columns]
+        return await seal_secrets(self.store, self.box, queries)
 
     async def _rows(self, name: str, /, *, write: bool = False, **params: Any) -> list[Row]:
         """The rows of query ``name`` (in a write transaction if ``write``)."""

@@ -40,7 +40,7 @@ class SqlWebhookStore(PortableStore):
         [last] = await self._rows("latest_event", tenant_id=tenant_id)
         params = _spec_params(spec) | {
             "tenant_id": tenant_id,
-            "secret": secret,
+            "secret": self.box.seal(secret),
             "cursor": int(last["id"]),
             "now": now,
         }
@@ -79,7 +79,7 @@ class SqlWebhookStore(PortableStore):
             write=True,
             tenant_id=tenant_id,
             id=webhook_id,
-            secret=secret,
+            secret=self.box.seal(secret),
             until=until,
             now=now,
         )
@@ -94,6 +94,10 @@ class SqlWebhookStore(PortableStore):
             tenant_id=tenant_id,
             id=webhook_id,
         )
+
+    async def seal_secrets(self) -> int:
+        """Seal the secrets kept in plain, check the sealed ones open; how many sealed."""
+        return await self._seal_secrets("secret", "previous_secret")
 
     async def enabled(self) -> list[Subscription]:
         """Every tenant's enabled Subscriptions."""
@@ -211,8 +215,8 @@ class SqlWebhookStore(PortableStore):
             id=int(row["id"]),
             tenant_id=row["tenant_id"],
             spec=spec,
-            secret=row["secret"],
-            previous_secret=row["previous_secret"],
+            secret=self.box.open(row["secret"]),
+            previous_secret=self.box.open_optional(row["previous_secret"]),
             previous_secret_until=self._time(row["previous_secret_until"]),
             cursor=int(row["last_event_id"]),
             failures=int(row["failures"]),

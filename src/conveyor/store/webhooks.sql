@@ -39,6 +39,20 @@ SET previous_secret = secret, previous_secret_until = :until, secret = :secret,
 WHERE tenant_id = :tenant_id AND id = :id
 RETURNING *
 
+-- name: stored_secret
+-- For sealing what was kept before secrets were sealed (conveyor.store.sealing).
+SELECT id, secret AS stored FROM webhooks
+
+-- name: seal_secret
+UPDATE webhooks SET secret = :sealed_value WHERE id = :id AND secret = :plain
+
+-- name: stored_previous_secret
+SELECT id, previous_secret AS stored FROM webhooks
+
+-- name: seal_previous_secret
+UPDATE webhooks SET previous_secret = :sealed_value
+WHERE id = :id AND previous_secret = :plain
+
 -- name: delete_webhook
 DELETE FROM webhooks WHERE tenant_id = :tenant_id AND id = :id RETURNING id
 

@@ -44,6 +44,10 @@ class WebhookStore(Protocol):
     async def delete(self, tenant_id: str, webhook_id: int) -> None:
         """Delete a Subscription and its deliveries, or raise ``NotFound``."""
 
+    async def seal_secrets(self) -> int:
+        """Seal the secrets kept in plain (from before the store sealed them);
+        ``WrongSecretKey`` if the sealed ones do not open with its key. How many it sealed."""
+
     async def enabled(self) -> list[Subscription]:
         """Every tenant's enabled Subscriptions."""
 

@@ -1,0 +1,131 @@
+"""Secrets the stores must read back (webhook and incoming-hook secrets, token signing
+keys) are kept sealed: encrypted and authenticated with Fernet (AES-128-CBC and
+HMAC-SHA256) under a key derived from the server's secret key.
+
+A copy of the database (a dump, a backup) then reveals none of them without the key.
+A sealed value reads ``sealed:v1:<token>``; a value without that prefix was written
+before sealing existed and is read as it is until :meth:`SecretBox.seal` replaces it
+(``conveyor serve`` does so at start).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from conveyor.domain.errors import ConveyorError
+from conveyor.store.protocol import Store
+
+SEALED_PREFIX = "sealed:v1:"
+_PURPOSE = b"conveyor: secrets kept in the database, v1"
+
+
+class WrongSecretKey(ConveyorError):
+    """A secret in the database was sealed with another key than this one."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a secret in the database was sealed with another key: give every node the "
+            "same CONVEYOR_SECRET_KEY (or, without it, the same secret.key in CONVEYOR_DATA_DIR)"
+        )
+
+
+class SecretBox:
+    """Seals and opens the secrets a store keeps, with one key."""
+
+    def __init__(self, secret_key: str) -> None:
+        if not secret_key:
+            raise ValueError("the secret key is empty")
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_PURPOSE).derive(
+            secret_key.encode("utf-8")
+        )
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+
+    def seal(self, plaintext: str) -> str:
+        """``plaintext`` encrypted and authenticated, as stored."""
+        return SEALED_PREFIX + self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")
+
+    def open(self, stored: str) -> str:
+        """The plaintext of a stored value; ``WrongSecretKey`` if another key sealed it."""
+        if not is_sealed(stored):
+            return stored
+        try:
+            return self._fernet.decrypt(stored.removeprefix(SEALED_PREFIX)).decode("utf-8")
+        except InvalidToken:
+            raise WrongSecretKey() from None
+
+    def open_optional(self, stored: str | None) -> str | None:
+        """:meth:`open`, passing ``None`` through."""
+        return None if stored is None else self.open(stored)
+
+
+def is_sealed(stored: str) -> bool:
+    """Whether ``stored`` was written by :meth:`SecretBox.seal`."""
+    return stored.startswith(SEALED_PREFIX)
+
+
+def required_box(box: SecretBox | None, owner: object) -> SecretBox:
+    """``box``, which a store that keeps secrets must have been given."""
+    if box is None:
+        raise TypeError(f"{type(owner).__name__} keeps secrets: give it a SecretBox")
+    return box
+
+
+async def seal_secrets(store: Store, box: SecretBox, queries: list[tuple[str, str]]) -> int:
+    """Seal the secrets kept in plain (written before sealing existed) and check that
+    the sealed ones open with ``box`` (``WrongSecretKey`` if not); how many were sealed.
+
+    Each pair of ``queries`` is for one column: the first lists ``id`` and ``stored``
+    for every row; the second sets ``:sealed_value`` where row ``:id`` still holds
+    ``:plain`` (so a change made in between wins).
+    """
+    sealed = 0
+    for listing, seal in queries:
+        [found] = await store.run_sql([(listing, {})], write=False)
+        for row in found:
+            stored = row["stored"]
+            if not stored:
+                continue  # no secret: nothing to hide
+            if is_sealed(stored):
+                box.open(stored)
+                continue
+            params = {"id": row["id"], "plain": stored, "sealed_value": box.seal(stored)}
+            await store.run_sql([(seal, params)], write=True)
+            sealed += 1
+    return sealed
+
+
+def key_from_file(path: Path) -> str:
+    """The key kept in ``path``, made (random, readable by its owner only) if missing.
+
+    Several processes starting at once agree on one key: the new key is written to a
+    temporary file that is then linked into place, which fails if another got there
+    first.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        return _read_key(path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(secrets.token_urlsafe(48) + "\n")
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        temporary.unlink()
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> str:
+    key = path.read_text("utf-8").strip()
+    if not key:
+        raise ConveyorError(f"the secret key file {path} is empty")
+    return key
