@@ -365,7 +365,7 @@ class Server:
         for store in (self.accounts_store, self.webhook_store, self.hook_store):
             sealed += await store.seal_secrets()
         if sealed:
-            log.info("sealed %d secrets kept in the database before sealing existed", sealed)
+            log.info("sealed %d secrets kept in plain or by the previous key", sealed)
 
     async def _signing_keys(self) -> list[tuple[str, str]]:
         """The configured key first; else the keys kept in the database (made once)."""

@@ -30,7 +30,7 @@ from conveyor.store.sealing import SecretBox, key_from_file
 
 GENERATED_KEY_FILE = "secret.key"
 """The key made in ``data_dir`` when no ``secret_key`` is set."""
-_SECRETS = ("secret_key", "admin_password", "amqp_url", "smtp_password")
+_SECRETS = ("secret_key", "previous_secret_key", "admin_password", "amqp_url", "smtp_password")
 
 
 class Settings(BaseSettings):
@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     """Signs access tokens and seals the secrets kept in the database (webhook and
     hook secrets). Unset: tokens are signed by a key made once and kept, sealed, in the
     database, and secrets are sealed with a key made once in ``data_dir``."""
+    previous_secret_key: SecretStr | None = None
+    """The key being replaced: what it sealed still opens, and is sealed again with
+    the current key when the server starts. Drop it once every node runs the new key."""
     data_dir: Path = Path("conveyor-data")
     """Where job artifacts are stored and, without ``secret_key``, the key that seals
     secrets (``secret.key``, mode 0600). Nodes on one database must share that key."""
@@ -235,11 +238,13 @@ class Settings(BaseSettings):
     def secret_box(self) -> SecretBox:
         """What seals the secrets kept in the database: ``secret_key`` if set, else the
         key in ``data_dir``'s ``secret.key`` (made if missing)."""
+        previous = [] if self.previous_secret_key is None else [self.previous_secret_key]
+        previous_keys = [key.get_secret_value() for key in previous]
         if self.secret_key is not None:
-            return SecretBox(self.secret_key.get_secret_value())
+            return SecretBox(self.secret_key.get_secret_value(), previous_keys)
         path = self.data_dir / GENERATED_KEY_FILE
         try:
-            return SecretBox(key_from_file(path))
+            return SecretBox(key_from_file(path), previous_keys)
         except OSError as exc:
             raise InvalidInput("setting data_dir", f"cannot keep a key in {path}: {exc}") from None
 

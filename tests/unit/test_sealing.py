@@ -41,6 +41,22 @@ def test_a_value_kept_before_sealing_reads_as_it_is() -> None:
 def test_an_empty_key_is_refused() -> None:
     with pytest.raises(ValueError, match="empty"):
         SecretBox("")
+    with pytest.raises(ValueError, match="empty"):
+        SecretBox("new key", [""])
+
+
+def test_a_new_key_opens_what_the_previous_one_sealed_and_seals_with_its_own() -> None:
+    old = SecretBox("old key")
+    by_old = old.seal("whsec_b2xk")
+    changing = SecretBox("new key", ["old key"])
+    assert changing.open(by_old) == "whsec_b2xk"
+    assert not changing.is_current(by_old)
+    by_new = changing.seal("whsec_b2xk")
+    assert changing.is_current(by_new)
+    assert SecretBox("new key").open(by_new) == "whsec_b2xk"
+    with pytest.raises(WrongSecretKey):
+        old.open(by_new)
+    assert not changing.is_current("whsec_b2xk")  # in plain
 
 
 def test_the_key_file_is_made_once_readable_by_its_owner_only(tmp_path: Path) -> None:

@@ -498,7 +498,7 @@ class SqlAccountStore:
         return [(r["kid"], box.open(r["secret"]), self._time(r["created_at"])) for r in found]
 
     async def seal_secrets(self) -> int:
-        """Seal the signing keys kept in plain, check the sealed ones open; how many sealed."""
+        """See :func:`~conveyor.store.sealing.seal_secrets`; how many it sealed."""
         queries = [(self._sql["stored_signing_key"], self._sql["seal_signing_key"])]
         return await seal_secrets(self.store, required_box(self._box, self), queries)
 

@@ -226,7 +226,7 @@ SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC
 SELECT kid AS id, secret AS stored FROM signing_keys
 
 -- name: seal_signing_key
-UPDATE signing_keys SET secret = :sealed_value WHERE kid = :id AND secret = :plain
+UPDATE signing_keys SET secret = :sealed_value WHERE kid = :id AND secret = :stored
 
 -- name: insert_signing_key
 INSERT INTO signing_keys (kid, secret, created_at) VALUES (:kid, :secret, :now)

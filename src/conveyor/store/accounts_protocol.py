@@ -165,5 +165,5 @@ class AccountStore(Protocol):
         """Store a signing key (kept so every server node signs and verifies alike)."""
 
     async def seal_secrets(self) -> int:
-        """Seal the signing keys kept in plain (from before the store sealed them);
-        ``WrongSecretKey`` if the sealed ones do not open with its key. How many it sealed."""
+        """Seal with the current key the signing keys kept in plain or sealed by a
+        previous key; ``WrongSecretKey`` if one opens with no key. How many it sealed."""

@@ -77,7 +77,7 @@ class SqlHookStore(PortableStore):
         return self._hook(row)
 
     async def seal_secrets(self) -> int:
-        """Seal the secrets kept in plain, check the sealed ones open; how many sealed."""
+        """See :func:`~conveyor.store.sealing.seal_secrets`; how many it sealed."""
         return await self._seal_secrets("secret")
 
     def _sealed(self, secret: str) -> str:

@@ -35,8 +35,8 @@ class HookStore(Protocol):
         """Replace a hook's definition and secret."""
 
     async def seal_secrets(self) -> int:
-        """Seal the secrets kept in plain (from before the store sealed them);
-        ``WrongSecretKey`` if the sealed ones do not open with its key. How many it sealed."""
+        """Seal with the current key the secrets kept in plain or sealed by a
+        previous key; ``WrongSecretKey`` if one opens with no key. How many it sealed."""
 
     async def set_token(
         self, tenant_id: str, hook_id: int, token_hash: str, now: datetime

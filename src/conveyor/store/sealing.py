@@ -4,8 +4,9 @@ HMAC-SHA256) under a key derived from the server's secret key.
 
 A copy of the database (a dump, a backup) then reveals none of them without the key.
 A sealed value reads ``sealed:v1:<token>``; a value without that prefix was written
-before sealing existed and is read as it is until :meth:`SecretBox.seal` replaces it
-(``conveyor serve`` does so at start).
+before sealing existed and is read as it is until :func:`seal_secrets` seals it
+(``conveyor serve`` does so at start, and seals again what a previous key sealed:
+that is how the key is changed).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import base64
 import contextlib
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -38,32 +40,50 @@ class WrongSecretKey(ConveyorError):
 
 
 class SecretBox:
-    """Seals and opens the secrets a store keeps, with one key."""
+    """Seals with one key; opens what it or the previous keys (a key being changed)
+    sealed."""
 
-    def __init__(self, secret_key: str) -> None:
-        if not secret_key:
-            raise ValueError("the secret key is empty")
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_PURPOSE).derive(
-            secret_key.encode("utf-8")
-        )
-        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+    def __init__(self, secret_key: str, previous_keys: Sequence[str] = ()) -> None:
+        self._current = _fernet(secret_key)
+        self._any = MultiFernet([self._current, *map(_fernet, previous_keys)])
 
     def seal(self, plaintext: str) -> str:
         """``plaintext`` encrypted and authenticated, as stored."""
-        return SEALED_PREFIX + self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")
+        return SEALED_PREFIX + self._current.encrypt(plaintext.encode("utf-8")).decode("ascii")
 
     def open(self, stored: str) -> str:
-        """The plaintext of a stored value; ``WrongSecretKey`` if another key sealed it."""
+        """The plaintext of a stored value; ``WrongSecretKey`` if no key of this box
+        sealed it."""
         if not is_sealed(stored):
             return stored
         try:
-            return self._fernet.decrypt(stored.removeprefix(SEALED_PREFIX)).decode("utf-8")
+            return self._any.decrypt(stored.removeprefix(SEALED_PREFIX)).decode("utf-8")
         except InvalidToken:
             raise WrongSecretKey() from None
 
     def open_optional(self, stored: str | None) -> str | None:
         """:meth:`open`, passing ``None`` through."""
         return None if stored is None else self.open(stored)
+
+    def is_current(self, stored: str) -> bool:
+        """Whether ``stored`` is sealed with this box's own key (not in plain, not by a
+        previous key)."""
+        if not is_sealed(stored):
+            return False
+        try:
+            self._current.decrypt(stored.removeprefix(SEALED_PREFIX))
+        except InvalidToken:
+            return False
+        return True
+
+
+def _fernet(secret_key: str) -> Fernet:
+    if not secret_key:
+        raise ValueError("the secret key is empty")
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_PURPOSE).derive(
+        secret_key.encode("utf-8")
+    )
+    return Fernet(base64.urlsafe_b64encode(derived))
 
 
 def is_sealed(stored: str) -> bool:
@@ -79,24 +99,23 @@ def required_box(box: SecretBox | None, owner: object) -> SecretBox:
 
 
 async def seal_secrets(store: Store, box: SecretBox, queries: list[tuple[str, str]]) -> int:
-    """Seal the secrets kept in plain (written before sealing existed) and check that
-    the sealed ones open with ``box`` (``WrongSecretKey`` if not); how many were sealed.
+    """Seal with ``box``'s key the secrets kept in plain (written before sealing
+    existed) or sealed by one of its previous keys; ``WrongSecretKey`` if one opens with
+    none of its keys. How many were sealed again.
 
     Each pair of ``queries`` is for one column: the first lists ``id`` and ``stored``
     for every row; the second sets ``:sealed_value`` where row ``:id`` still holds
-    ``:plain`` (so a change made in between wins).
+    ``:stored`` (so a change made in between wins).
     """
     sealed = 0
     for listing, seal in queries:
         [found] = await store.run_sql([(listing, {})], write=False)
         for row in found:
             stored = row["stored"]
-            if not stored:
-                continue  # no secret: nothing to hide
-            if is_sealed(stored):
-                box.open(stored)
-                continue
-            params = {"id": row["id"], "plain": stored, "sealed_value": box.seal(stored)}
+            if not stored or box.is_current(stored):
+                continue  # no secret to hide, or sealed as it should be
+            value = box.seal(box.open(stored))
+            params = {"id": row["id"], "stored": stored, "sealed_value": value}
             await store.run_sql([(seal, params)], write=True)
             sealed += 1
     return sealed

@@ -96,7 +96,7 @@ class SqlWebhookStore(PortableStore):
         )
 
     async def seal_secrets(self) -> int:
-        """Seal the secrets kept in plain, check the sealed ones open; how many sealed."""
+        """See :func:`~conveyor.store.sealing.seal_secrets`; how many it sealed."""
         return await self._seal_secrets("secret", "previous_secret")
 
     async def enabled(self) -> list[Subscription]:

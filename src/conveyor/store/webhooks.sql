@@ -44,14 +44,14 @@ RETURNING *
 SELECT id, secret AS stored FROM webhooks
 
 -- name: seal_secret
-UPDATE webhooks SET secret = :sealed_value WHERE id = :id AND secret = :plain
+UPDATE webhooks SET secret = :sealed_value WHERE id = :id AND secret = :stored
 
 -- name: stored_previous_secret
 SELECT id, previous_secret AS stored FROM webhooks
 
 -- name: seal_previous_secret
 UPDATE webhooks SET previous_secret = :sealed_value
-WHERE id = :id AND previous_secret = :plain
+WHERE id = :id AND previous_secret = :stored
 
 -- name: delete_webhook
 DELETE FROM webhooks WHERE tenant_id = :tenant_id AND id = :id RETURNING id

@@ -45,8 +45,8 @@ class WebhookStore(Protocol):
         """Delete a Subscription and its deliveries, or raise ``NotFound``."""
 
     async def seal_secrets(self) -> int:
-        """Seal the secrets kept in plain (from before the store sealed them);
-        ``WrongSecretKey`` if the sealed ones do not open with its key. How many it sealed."""
+        """Seal with the current key the secrets kept in plain or sealed by a
+        previous key; ``WrongSecretKey`` if one opens with no key. How many it sealed."""
 
     async def enabled(self) -> list[Subscription]:
         """Every tenant's enabled Subscriptions."""

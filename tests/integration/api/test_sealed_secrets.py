@@ -60,3 +60,27 @@ async def test_secrets_kept_in_plain_are_sealed_when_the_server_starts(
         assert (await restarted.webhook_store.get("default", webhook.id)).secret == "whsec_cGxhaW4"
     finally:
         await restarted.stop()
+
+
+async def test_the_key_is_changed_by_starting_with_the_old_one_as_previous(
+    migrated_url: str,
+) -> None:
+    old, new = SecretStr("old key"), SecretStr("new key")
+    server = Server(server_settings(migrated_url, secret_key=old))
+    await server.start()
+    try:
+        webhook = await server.webhook_store.add("default", HOOK, "whsec_b2xk", server.now())
+    finally:
+        await server.stop()
+    changing = Server(server_settings(migrated_url, secret_key=new, previous_secret_key=old))
+    await changing.start()
+    await changing.stop()
+    for refused in (old, SecretStr("another key")):
+        with pytest.raises(WrongSecretKey):
+            await Server(server_settings(migrated_url, secret_key=refused)).start()
+    changed = Server(server_settings(migrated_url, secret_key=new))
+    await changed.start()
+    try:
+        assert (await changed.webhook_store.get("default", webhook.id)).secret == "whsec_b2xk"
+    finally:
+        await changed.stop()
