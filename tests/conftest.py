@@ -15,7 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from conveyor.settings import GENERATED_KEY_FILE
 from conveyor.store.protocol import Store
+from conveyor.store.sealing import key_from_file
 from conveyor.store.sqlite.store import SQLiteStore
 
 PG_ADMIN_URL = os.environ.get(
@@ -34,6 +36,19 @@ def service_missing(reason: str) -> None:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``CONVEYOR_DATA_DIR`` for the whole run: servers and commands keep artifacts and
+    the secret key there (not in the checkout) and share that key, as the nodes and
+    commands of one installation do."""
+    folder = tmp_path_factory.mktemp("conveyor-data")
+    key_from_file(folder / GENERATED_KEY_FILE)  # as a first server start would
+    patch = pytest.MonkeyPatch()
+    patch.setenv("CONVEYOR_DATA_DIR", str(folder))
+    yield folder
+    patch.undo()
 
 
 def _database_url(admin_url: str, name: str) -> str:
@@ -100,7 +115,8 @@ def _truncate(url: str) -> None:
             "jobs, job_attempts, events, artifacts, queues, workers, "
             "memberships, refresh_tokens, api_keys, users, audit_log, signing_keys, task_versions, "
             "schedule_runs, schedules, webhook_deliveries, webhooks, hook_receipts, "
-            "incoming_hooks, mail_outbox, mail_rules, mail_preferences, amqp_routes, amqp_cursor"
+            "incoming_hooks, mail_outbox, mail_rules, mail_preferences, amqp_routes, amqp_cursor, "
+            "key_check"
         )
         conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         conn.execute("UPDATE mail_cursor SET last_event_id = 0")

@@ -326,6 +326,7 @@ class Server:
         self.accounts_store = accounts_for(self.store, box)
         self.webhook_store = webhooks_for(self.store, box)
         self.hook_store = hooks_for(self.store, box)
+        await self.accounts_store.check_key(self.now())
         await self._seal_secrets()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         signer = TokenSigner(
@@ -359,8 +360,7 @@ class Server:
             self.first_login = FirstLogin(*made)
 
     async def _seal_secrets(self) -> None:
-        """Seal the secrets kept in plain; ``WrongSecretKey`` (the server does not
-        start) when the sealed ones are another key's."""
+        """Seal with the current key the secrets kept in plain or by the previous key."""
         sealed = 0
         for store in (self.accounts_store, self.webhook_store, self.hook_store):
             sealed += await store.seal_secrets()
@@ -391,6 +391,7 @@ class Server:
             return self.worker_app
         return Conveyor(
             settings.database_url,
+            data_dir=settings.data_dir,
             sqlite_synchronous=settings.sqlite_synchronous,
             shell_tasks=settings.shell_tasks,
             http_allow=settings.http_allow,

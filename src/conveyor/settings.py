@@ -28,6 +28,7 @@ from conveyor.net.policy import OutboundPolicy, split_entries
 from conveyor.store import DEFAULT_DATABASE_URL
 from conveyor.store.sealing import SecretBox, key_from_file
 
+MIN_KEY_LENGTH = 16
 GENERATED_KEY_FILE = "secret.key"
 """The key made in ``data_dir`` when no ``secret_key`` is set."""
 _SECRETS = ("secret_key", "previous_secret_key", "admin_password", "amqp_url", "smtp_password")
@@ -169,6 +170,18 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
 
+    @field_validator("secret_key", "previous_secret_key", mode="before")
+    @classmethod
+    def _strong_key(cls, value: str | SecretStr | None) -> str | SecretStr | None:
+        """A key long enough that guessing it from a copy of the database is hopeless;
+        an empty one (a blank line in an environment file) counts as unset."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is None or not text.strip():
+            return None
+        if len(text.strip()) < MIN_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_KEY_LENGTH} characters (a random one)")
+        return value
+
     @field_validator("amqp_url")
     @classmethod
     def _amqp_address(cls, value: SecretStr | None) -> SecretStr | None:
@@ -235,16 +248,17 @@ class Settings(BaseSettings):
         """Where people reach this server."""
         return self.public_url or f"http://{self.host}:{self.port}"
 
-    def secret_box(self) -> SecretBox:
+    def secret_box(self, *, create: bool = True) -> SecretBox:
         """What seals the secrets kept in the database: ``secret_key`` if set, else the
-        key in ``data_dir``'s ``secret.key`` (made if missing)."""
+        key in ``data_dir``'s ``secret.key`` (made if missing and ``create``, else
+        ``NoSecretKey``)."""
         previous = [] if self.previous_secret_key is None else [self.previous_secret_key]
         previous_keys = [key.get_secret_value() for key in previous]
         if self.secret_key is not None:
             return SecretBox(self.secret_key.get_secret_value(), previous_keys)
         path = self.data_dir / GENERATED_KEY_FILE
         try:
-            return SecretBox(key_from_file(path), previous_keys)
+            return SecretBox(key_from_file(path, create=create), previous_keys)
         except OSError as exc:
             raise InvalidInput("setting data_dir", f"cannot keep a key in {path}: {exc}") from None
 

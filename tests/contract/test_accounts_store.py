@@ -30,7 +30,7 @@ from conveyor.domain.retry import Backoff
 from conveyor.store import accounts_for
 from conveyor.store.accounts_protocol import AccountStore
 from conveyor.store.protocol import Store, WorkerInfo
-from conveyor.store.sealing import SecretBox, WrongSecretKey, is_sealed
+from conveyor.store.sealing import SecretBox, UnreadableSecret, WrongSecretKey, is_sealed
 from tests.contract.conftest import BOX, FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -474,8 +474,37 @@ async def test_signing_keys_are_kept_sealed_and_plain_ones_get_sealed(
         "secret-0",
         "secret-1",
     ]
-    with pytest.raises(WrongSecretKey):
+    with pytest.raises(UnreadableSecret):
         await accounts_for(store, SecretBox("another node's key")).signing_keys()
+
+
+async def test_the_first_key_to_check_is_the_only_one_that_passes(
+    store: Store, accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.check_key(clock())
+    await accounts.check_key(clock())
+    [[check]] = await store.run_sql([("SELECT sealed FROM key_check", {})], write=False)
+    assert is_sealed(check["sealed"])
+    with pytest.raises(WrongSecretKey, match="CONVEYOR_SECRET_KEY"):
+        await accounts_for(store, SecretBox("another node's key")).check_key(clock())
+    [[unchanged]] = await store.run_sql([("SELECT sealed FROM key_check", {})], write=False)
+    assert unchanged == check
+
+
+async def test_a_new_key_with_the_old_as_previous_takes_over_the_check(
+    store: Store, accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.check_key(clock())
+    await accounts.add_signing_key("kid-1", "secret-1", clock())
+    new_key = SecretBox("the new key", ["the contract suite's secret key"])
+    changing = accounts_for(store, new_key)
+    await changing.check_key(clock())
+    assert await changing.seal_secrets() == 1
+    with pytest.raises(WrongSecretKey):
+        await accounts.check_key(clock())  # the old key alone no longer passes
+    after = accounts_for(store, SecretBox("the new key"))
+    await after.check_key(clock())
+    assert [secret for _, secret, _ in await after.signing_keys()] == ["secret-1"]
 
 
 # -- deleting a tenant and its usage -------------------------------------------------------------

@@ -27,7 +27,7 @@ from conveyor.loops.hook_pruner import ReceiptPruner
 from conveyor.store import accounts_for, hooks_for
 from conveyor.store.hooks_protocol import HookStore
 from conveyor.store.protocol import Store
-from conveyor.store.sealing import SecretBox, WrongSecretKey, is_sealed
+from conveyor.store.sealing import SecretBox, UnreadableSecret, is_sealed
 from tests.contract.conftest import BOX, FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -329,5 +329,10 @@ async def test_a_verification_secret_is_kept_sealed(
     changed = await hooks.update(ACME, hook.id, signed, "n3w", clock())
     assert changed.secret == "n3w"
     assert await hooks.seal_secrets() == 0
-    with pytest.raises(WrongSecretKey):
+    with pytest.raises(UnreadableSecret):
         await hooks_for(store, SecretBox("another node's key")).get(ACME, hook.id)
+    await store.run_sql([(f"UPDATE incoming_hooks SET secret = 'pl41n' WHERE id = {hook.id}", {})])
+    assert await hooks.seal_secrets() == 1
+    [[row]] = await store.run_sql([(raw + " LIMIT 1", {})], write=False)
+    assert is_sealed(row["secret"])
+    assert (await hooks.get(ACME, hook.id)).secret == "pl41n"

@@ -22,7 +22,7 @@ from conveyor.domain.webhooks import (
 )
 from conveyor.store import accounts_for, webhooks_for
 from conveyor.store.protocol import Store
-from conveyor.store.sealing import SecretBox, WrongSecretKey, is_sealed
+from conveyor.store.sealing import SecretBox, UnreadableSecret, is_sealed
 from conveyor.store.webhooks_protocol import WebhookStore
 from tests.contract.conftest import BOX, FakeClock
 
@@ -214,31 +214,39 @@ async def _stored_secrets(store: Store, webhook_id: int) -> tuple[str, str | Non
     return row["secret"], row["previous_secret"]
 
 
-async def test_secrets_are_kept_sealed_and_read_back_in_plain(
+async def test_secrets_are_kept_sealed_and_plain_ones_get_sealed_once(
     store: Store, webhooks: WebhookStore, clock: FakeClock
 ) -> None:
     webhook = await webhooks.add(ACME, SPEC, "whsec_b2xk", clock())
     await webhooks.rotate(ACME, webhook.id, "whsec_bmV3", clock() + timedelta(days=1), clock())
-    secret, previous = await _stored_secrets(store, webhook.id)
-    assert is_sealed(secret) and previous is not None and is_sealed(previous)
-    assert "whsec" not in secret + previous
-    read = await webhooks.get(ACME, webhook.id)
-    assert (read.secret, read.previous_secret) == ("whsec_bmV3", "whsec_b2xk")
 
+    async def sealed_and_read(expected: tuple[str, str]) -> None:
+        secret, previous = await _stored_secrets(store, webhook.id)
+        assert is_sealed(secret) and previous is not None and is_sealed(previous)
+        assert "whsec" not in secret + previous
+        read = await webhooks.get(ACME, webhook.id)
+        assert (read.secret, read.previous_secret) == expected
 
-async def test_secrets_kept_in_plain_are_sealed_once_and_another_key_is_refused(
-    store: Store, webhooks: WebhookStore, clock: FakeClock
-) -> None:
-    webhook = await webhooks.add(ACME, SPEC, "whsec_b2xk", clock())
-    plain = f"UPDATE webhooks SET secret = 'whsec_cGxhaW4' WHERE id = {webhook.id}"
+    await sealed_and_read(("whsec_bmV3", "whsec_b2xk"))
+    plain = (
+        "UPDATE webhooks SET secret = 'whsec_cGxhaW4', previous_secret = 'whsec_b2xk'"
+        f" WHERE id = {webhook.id}"
+    )
     await store.run_sql([(plain, {})])
     assert (await webhooks.get(ACME, webhook.id)).secret == "whsec_cGxhaW4"
-    assert await webhooks.seal_secrets() == 1
+    assert await webhooks.seal_secrets() == 2
     assert await webhooks.seal_secrets() == 0
-    assert is_sealed((await _stored_secrets(store, webhook.id))[0])
-    assert (await webhooks.get(ACME, webhook.id)).secret == "whsec_cGxhaW4"
-    stranger = webhooks_for(store, SecretBox("another node's key"))
-    with pytest.raises(WrongSecretKey):
-        await stranger.get(ACME, webhook.id)
-    with pytest.raises(WrongSecretKey):
-        await stranger.seal_secrets()
+    await sealed_and_read(("whsec_cGxhaW4", "whsec_b2xk"))
+
+
+async def test_a_secret_of_another_key_is_left_out_of_sending_not_lost(
+    store: Store, webhooks: WebhookStore, clock: FakeClock
+) -> None:
+    mine = await webhooks.add(ACME, SPEC, "whsec_bWluZQ", clock())
+    strangers = webhooks_for(store, SecretBox("another node's key, long"))
+    theirs = await strangers.add(GLOBEX, SPEC, "whsec_dGhlaXJz", clock())
+    assert [w.id for w in await webhooks.enabled()] == [mine.id]
+    with pytest.raises(UnreadableSecret):
+        await webhooks.get(GLOBEX, theirs.id)
+    assert await webhooks.seal_secrets() == 0  # left as it is: nothing to lose
+    assert (await strangers.get(GLOBEX, theirs.id)).secret == "whsec_dGhlaXJz"

@@ -41,6 +41,8 @@ async def served(server: Server) -> AsyncIterator[int]:
     finally:
         server.live.end_all(EndReason.SHUTDOWN)  # ends the streams: uvicorn need not wait
         uv.should_exit = True
-        async with asyncio.timeout(STOP_SECONDS * 3):
-            await task
-        sock.close()
+        try:
+            async with asyncio.timeout(STOP_SECONDS * 3):
+                await task
+        finally:
+            sock.close()

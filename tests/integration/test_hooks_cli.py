@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from conveyor.cli.context import secret_box
+from conveyor.cli.context import checked_box
 from conveyor.services.hooks import HookReceiver, IncomingRequest
 from conveyor.services.jobs import JobService
 from conveyor.store import hooks_for, store_from_url
@@ -31,7 +31,7 @@ def _send(db: str, token: str, body: bytes, delivery_id: str) -> None:
         store = store_from_url(db)
         await store.open()
         try:
-            hooks = hooks_for(store, secret_box())  # the key the CLI sealed with
+            hooks = hooks_for(store, await checked_box(store))  # the key the CLI sealed with
             receiver = HookReceiver(hooks, lambda t: JobService(store, t), store.clock)
             request = IncomingRequest("POST", [("webhook-id", delivery_id)], body, "192.0.2.1")
             await receiver.receive(token, request)

@@ -131,3 +131,24 @@ def test_serve_refuses_bad_setups_with_one_line(
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_serve_refuses_a_key_that_did_not_seal_the_database_with_one_line(
+    tmp_path: Path,
+) -> None:
+    def conveyor(key: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "conveyor"), "--database-url", "sqlite:///c.db", *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "CONVEYOR_SECRET_KEY": key},
+            timeout=30,
+        )
+
+    assert conveyor("the first key, long enough", "db", "upgrade").returncode == 0
+    assert conveyor("the first key, long enough", "webhooks", "ls").returncode == 0
+    refused = conveyor("another key, also long enough", "serve", "--port", str(_free_port()))
+    assert refused.returncode == 2
+    assert "sealed with another key" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1

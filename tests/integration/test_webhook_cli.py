@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 from standardwebhooks import Webhook
@@ -74,3 +75,17 @@ def test_a_test_request_is_sent_signed_and_reported(db: str) -> None:
     [(body, headers)] = _Receiver.got
     assert Webhook(made["secret"]).verify(body, headers)["type"] == "webhook.test"
     assert cli(db, "test", "99")[0] == 2
+
+
+def test_the_commands_need_the_servers_key_and_never_make_one(db: str, tmp_path: Path) -> None:
+    made = ok_json(db, "add", "http://127.0.0.1:9/hook")
+    empty = tmp_path / "elsewhere"
+    code, out = run(db, "webhooks", "ls", env={"CONVEYOR_DATA_DIR": str(empty)})
+    assert code == 2
+    assert "no secret key" in out and len(out.strip().splitlines()) == 1
+    assert not empty.exists()
+    wrong = {"CONVEYOR_SECRET_KEY": "not the server's key at all"}
+    code, out = run(db, "webhooks", "rotate", str(made["id"]), env=wrong)
+    assert code == 2
+    assert "sealed with another key" in out and len(out.strip().splitlines()) == 1
+    assert [w["id"] for w in ok_json(db, "ls")] == [made["id"]]

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from conveyor.domain.errors import ConveyorError
-from conveyor.store.sealing import SecretBox, WrongSecretKey, is_sealed, key_from_file
+from conveyor.store.sealing import (
+    NoSecretKey,
+    SecretBox,
+    UnreadableSecret,
+    is_sealed,
+    key_from_file,
+)
 
 
 def test_a_sealed_secret_opens_with_the_same_key_only() -> None:
@@ -19,7 +25,7 @@ def test_a_sealed_secret_opens_with_the_same_key_only() -> None:
     assert "whsec" not in sealed
     assert box.seal("whsec_ünïcode") != sealed  # a fresh nonce every time
     assert SecretBox("one key").open(sealed) == "whsec_ünïcode"
-    with pytest.raises(WrongSecretKey, match="CONVEYOR_SECRET_KEY"):
+    with pytest.raises(UnreadableSecret):
         SecretBox("another key").open(sealed)
 
 
@@ -27,7 +33,7 @@ def test_a_tampered_secret_does_not_open() -> None:
     box = SecretBox("one key")
     sealed = box.seal("whsec_b2xk")
     flipped = sealed[:-5] + ("A" if sealed[-5] != "A" else "B") + sealed[-4:]
-    with pytest.raises(WrongSecretKey):
+    with pytest.raises(UnreadableSecret):
         box.open(flipped)
 
 
@@ -54,7 +60,7 @@ def test_a_new_key_opens_what_the_previous_one_sealed_and_seals_with_its_own() -
     by_new = changing.seal("whsec_b2xk")
     assert changing.is_current(by_new)
     assert SecretBox("new key").open(by_new) == "whsec_b2xk"
-    with pytest.raises(WrongSecretKey):
+    with pytest.raises(UnreadableSecret):
         old.open(by_new)
     assert not changing.is_current("whsec_b2xk")  # in plain
 
@@ -66,6 +72,15 @@ def test_the_key_file_is_made_once_readable_by_its_owner_only(tmp_path: Path) ->
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert key_from_file(path) == key
     assert [p.name for p in path.parent.iterdir()] == ["secret.key"]  # no leftovers
+
+
+def test_a_command_never_makes_a_key(tmp_path: Path) -> None:
+    path = tmp_path / "secret.key"
+    with pytest.raises(NoSecretKey, match=str(path)):
+        key_from_file(path, create=False)
+    assert not path.exists()
+    made = key_from_file(path)
+    assert key_from_file(path, create=False) == made
 
 
 def test_processes_starting_at_once_agree_on_one_key(tmp_path: Path) -> None:

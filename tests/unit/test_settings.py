@@ -44,6 +44,22 @@ def test_secrets_read_from_files_and_stay_out_of_reprs(
     assert "a-very-secret" not in repr(settings)
 
 
+def test_an_empty_key_is_unset_and_a_short_one_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONVEYOR_SECRET_KEY", "")
+    monkeypatch.setenv("CONVEYOR_PREVIOUS_SECRET_KEY", " ")
+    settings = load_settings(data_dir=tmp_path)
+    assert settings.secret_key is None and settings.previous_secret_key is None
+    assert settings.secret_box().open(settings.secret_box().seal("x")) == "x"
+    assert (tmp_path / "secret.key").exists()
+    for name in ("secret_key", "previous_secret_key"):
+        with pytest.raises(InvalidInput) as caught:
+            load_settings(None, **{name: "short"})
+        assert caught.value.field == f"setting {name}"
+        assert "16 characters" in caught.value.problem
+
+
 @pytest.mark.parametrize(
     ("flags", "field"),
     [

@@ -20,7 +20,13 @@ from conveyor.services.jobs import JobService
 from conveyor.services.schedules import ScheduleService
 from conveyor.services.tasks import TaskCatalog
 from conveyor.settings import load_settings
-from conveyor.store import DEFAULT_DATABASE_URL, schedules_for, store_from_url, tasks_for
+from conveyor.store import (
+    DEFAULT_DATABASE_URL,
+    accounts_for,
+    schedules_for,
+    store_from_url,
+    tasks_for,
+)
 from conveyor.store.protocol import Store
 from conveyor.store.sealing import SecretBox
 
@@ -91,10 +97,13 @@ def run_with_store(
         raise typer.Exit(1) from None
 
 
-def secret_box() -> SecretBox:
-    """What seals the secrets these commands keep: the server's key (``CONVEYOR_SECRET_KEY``,
-    its ``_FILE``, the configuration file, or the key file), so ``serve`` opens them."""
-    return load_settings().secret_box()
+async def checked_box(store: Store) -> SecretBox:
+    """What seals the secrets these commands keep: the server's key (``CONVEYOR_SECRET_KEY``
+    or its ``_FILE``, ``CONVEYOR_CONFIG``, or ``secret.key`` in ``CONVEYOR_DATA_DIR``),
+    checked against the database before anything is written. Never makes a key."""
+    box = load_settings().secret_box(create=False)
+    await accounts_for(store, box).check_key(store.clock())
+    return box
 
 
 def run_with_jobs(ctx: typer.Context, use: Callable[[JobService], Awaitable[T]]) -> T:

@@ -17,13 +17,13 @@ import typer
 from rich.table import Table
 
 from conveyor.cli.context import (
+    checked_box,
     cli_principal,
     console,
     errors,
     fail,
     options,
     run_with_store,
-    secret_box,
 )
 from conveyor.cli.jobs import AsJson
 from conveyor.cli.render import to_json
@@ -70,7 +70,7 @@ def _run(ctx: typer.Context, use: Callable[[HookService], Awaitable[T]]) -> T:
 
     async def call(store: Store) -> T:
         jobs = JobService(store, principal.tenant_id, catalog=TaskCatalog(tasks_for(store)))
-        hooks = hooks_for(store, secret_box())
+        hooks = hooks_for(store, await checked_box(store))
         return await use(HookService(hooks, principal, store.clock, jobs))
 
     return run_with_store(ctx, call)

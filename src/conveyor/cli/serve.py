@@ -15,10 +15,11 @@ import uvicorn
 from conveyor.app import Conveyor
 from conveyor.cli.context import console, fail, options
 from conveyor.domain.errors import ConveyorError
+from conveyor.domain.jobs import utcnow
 from conveyor.server import Server
 from conveyor.services.live import EndReason
 from conveyor.settings import Settings, load_settings
-from conveyor.store import store_from_url
+from conveyor.store import accounts_for, store_from_url
 
 DEMO_JOBS = 8
 HTTP_DRAIN_SECONDS = 30
@@ -89,7 +90,7 @@ async def _serve(settings: Settings, worker_app: Conveyor | None, migrate: bool)
     """Run uvicorn; the app's lifespan starts and (on SIGTERM/Ctrl-C) drains the server."""
     from conveyor.web.app import create_app
 
-    await (_migrate(settings) if migrate else _check_schema(settings))
+    await _prepare(settings, migrate)
     if worker_app is not None:
         worker_app.database_url = settings.database_url
     server = Server(settings, worker_app)
@@ -128,27 +129,23 @@ class _Uvicorn(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-async def _check_schema(settings: Settings) -> None:
-    """Refuse to start on a missing or old schema with one clear line (not a traceback)."""
+async def _prepare(settings: Settings, migrate: bool) -> None:
+    """Migrate (or refuse a missing or old schema) and check the secret key, each with
+    one clear line on failure (not a traceback from inside uvicorn)."""
     store = store_from_url(
-        settings.database_url, sqlite_synchronous=settings.sqlite_synchronous, create=False
+        settings.database_url, sqlite_synchronous=settings.sqlite_synchronous, create=migrate
     )
     await store.open()
     try:
-        await store.check_schema()
+        if migrate:
+            applied = await store.migrate()
+            if applied:
+                console.print(f"database ready (migrations {applied} applied)")
+        else:
+            await store.check_schema()
+        await accounts_for(store, settings.secret_box()).check_key(utcnow())
     finally:
         await store.close()
-
-
-async def _migrate(settings: Settings) -> None:
-    store = store_from_url(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    await store.open()
-    try:
-        applied = await store.migrate()
-    finally:
-        await store.close()
-    if applied:
-        console.print(f"database ready (migrations {applied} applied)")
 
 
 def _greet(server: Server) -> None:

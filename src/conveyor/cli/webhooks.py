@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from conveyor.cli.context import cli_principal, console, fail, options, run_with_store, secret_box
+from conveyor.cli.context import checked_box, cli_principal, console, fail, options, run_with_store
 from conveyor.cli.jobs import AsJson
 from conveyor.cli.render import to_json
 from conveyor.domain.errors import InvalidInput
@@ -49,7 +49,7 @@ def _run(
     principal = cli_principal(options(ctx).tenant)
 
     async def call(store: Store) -> T:
-        webhooks = webhooks_for(store, secret_box())
+        webhooks = webhooks_for(store, await checked_box(store))
         return await use(WebhookService(webhooks, principal, store.clock, None, sender))
 
     return run_with_store(ctx, call)

@@ -32,7 +32,14 @@ from conveyor.domain.errors import Conflict, ConveyorError, NotFound
 from conveyor.store import rows
 from conveyor.store.protocol import Store
 from conveyor.store.queries import load_portable, load_queries
-from conveyor.store.sealing import SecretBox, required_box, seal_secrets
+from conveyor.store.sealing import (
+    KEY_CHECK,
+    SecretBox,
+    UnreadableSecret,
+    WrongSecretKey,
+    required_box,
+    seal_secrets,
+)
 
 Row = dict[str, Any]
 Step = tuple[str, Mapping[str, Any]]
@@ -496,6 +503,23 @@ class SqlAccountStore:
         found = await self._rows("list_signing_keys")
         box = required_box(self._box, self)
         return [(r["kid"], box.open(r["secret"]), self._time(r["created_at"])) for r in found]
+
+    async def check_key(self, now: datetime) -> None:
+        """Make sure this store's box holds the key that seals the database's secrets;
+        ``WrongSecretKey`` if not. The first caller records the check with its key; after
+        a change of key the check is sealed again with the new one."""
+        box = required_box(self._box, self)
+        await self._rows("insert_key_check", sealed=box.seal(KEY_CHECK), now=now)
+        row = await self._row("get_key_check")
+        stored = "" if row is None else str(row["sealed"])
+        try:
+            if box.open(stored) != KEY_CHECK:
+                raise WrongSecretKey()
+        except UnreadableSecret:
+            raise WrongSecretKey() from None
+        if not box.is_current(stored):
+            value = box.seal(KEY_CHECK)
+            await self._rows("reseal_key_check", sealed_value=value, stored=stored)
 
     async def seal_secrets(self) -> int:
         """See :func:`~conveyor.store.sealing.seal_secrets`; how many it sealed."""

@@ -227,6 +227,19 @@ SELECT kid AS id, secret AS stored FROM signing_keys
 
 -- name: seal_signing_key
 UPDATE signing_keys SET secret = :sealed_value WHERE kid = :id AND secret = :stored
+RETURNING kid
+
+-- name: insert_key_check
+-- The first node or command to look records the value its key sealed.
+INSERT INTO key_check (id, sealed, created_at) VALUES (1, :sealed, :now)
+ON CONFLICT (id) DO NOTHING
+
+-- name: get_key_check
+SELECT sealed FROM key_check WHERE id = 1
+
+-- name: reseal_key_check
+-- After a change of key: sealed again with the new one, unless another node did.
+UPDATE key_check SET sealed = :sealed_value WHERE id = 1 AND sealed = :stored
 
 -- name: insert_signing_key
 INSERT INTO signing_keys (kid, secret, created_at) VALUES (:kid, :secret, :now)

@@ -164,6 +164,10 @@ class AccountStore(Protocol):
     async def add_signing_key(self, kid: str, secret: str, now: datetime) -> None:
         """Store a signing key (kept so every server node signs and verifies alike)."""
 
+    async def check_key(self, now: datetime) -> None:
+        """Make sure the store's key is the one that seals the database's secrets;
+        ``WrongSecretKey`` if not (the first caller records the check)."""
+
     async def seal_secrets(self) -> int:
         """Seal with the current key the signing keys kept in plain or sealed by a
         previous key; ``WrongSecretKey`` if one opens with no key. How many it sealed."""

@@ -38,6 +38,7 @@ SELECT id, secret AS stored FROM incoming_hooks
 
 -- name: seal_secret
 UPDATE incoming_hooks SET secret = :sealed_value WHERE id = :id AND secret = :stored
+RETURNING id
 
 -- name: delete_hook
 DELETE FROM incoming_hooks WHERE tenant_id = :tenant_id AND id = :id RETURNING id

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import os
 import secrets
 from collections.abc import Sequence
@@ -25,18 +26,43 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from conveyor.domain.errors import ConveyorError
 from conveyor.store.protocol import Store
 
+log = logging.getLogger("conveyor.store")
+
 SEALED_PREFIX = "sealed:v1:"
 _PURPOSE = b"conveyor: secrets kept in the database, v1"
 
 
+KEY_CHECK = "conveyor key check"
+"""The value sealed in the ``key_check`` table: whoever opens it has the right key."""
+
+
 class WrongSecretKey(ConveyorError):
-    """A secret in the database was sealed with another key than this one."""
+    """This key did not seal the database's secrets: found before anything is written."""
 
     def __init__(self) -> None:
         super().__init__(
-            "a secret in the database was sealed with another key: give every node the "
-            "same CONVEYOR_SECRET_KEY (or, without it, the same secret.key in CONVEYOR_DATA_DIR)"
+            "the secrets in this database were sealed with another key: give every node "
+            "and command the same CONVEYOR_SECRET_KEY (or, without it, the same "
+            "secret.key in CONVEYOR_DATA_DIR)"
         )
+
+
+class NoSecretKey(ConveyorError):
+    """No key was given and none was made yet."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"no secret key: set CONVEYOR_SECRET_KEY as the server has it, or run where "
+            f"the server keeps its data ({path} does not exist)"
+        )
+
+
+class UnreadableSecret(RuntimeError):
+    """A stored secret does not open with this box's keys (the key check passed, so
+    the row was written with another key, or changed)."""
+
+    def __init__(self) -> None:
+        super().__init__("a stored secret does not open with this server's key")
 
 
 class SecretBox:
@@ -52,14 +78,14 @@ class SecretBox:
         return SEALED_PREFIX + self._current.encrypt(plaintext.encode("utf-8")).decode("ascii")
 
     def open(self, stored: str) -> str:
-        """The plaintext of a stored value; ``WrongSecretKey`` if no key of this box
+        """The plaintext of a stored value; ``UnreadableSecret`` if no key of this box
         sealed it."""
         if not is_sealed(stored):
             return stored
         try:
             return self._any.decrypt(stored.removeprefix(SEALED_PREFIX)).decode("utf-8")
         except InvalidToken:
-            raise WrongSecretKey() from None
+            raise UnreadableSecret() from None
 
     def open_optional(self, stored: str | None) -> str | None:
         """:meth:`open`, passing ``None`` through."""
@@ -100,12 +126,12 @@ def required_box(box: SecretBox | None, owner: object) -> SecretBox:
 
 async def seal_secrets(store: Store, box: SecretBox, queries: list[tuple[str, str]]) -> int:
     """Seal with ``box``'s key the secrets kept in plain (written before sealing
-    existed) or sealed by one of its previous keys; ``WrongSecretKey`` if one opens with
-    none of its keys. How many were sealed again.
+    existed) or sealed by one of its previous keys; how many were sealed again. A
+    secret that opens with none of its keys is left as it is, and logged.
 
     Each pair of ``queries`` is for one column: the first lists ``id`` and ``stored``
     for every row; the second sets ``:sealed_value`` where row ``:id`` still holds
-    ``:stored`` (so a change made in between wins).
+    ``:stored`` (so a change made in between wins) and returns the rows it changed.
     """
     sealed = 0
     for listing, seal in queries:
@@ -114,15 +140,20 @@ async def seal_secrets(store: Store, box: SecretBox, queries: list[tuple[str, st
             stored = row["stored"]
             if not stored or box.is_current(stored):
                 continue  # no secret to hide, or sealed as it should be
-            value = box.seal(box.open(stored))
+            try:
+                value = box.seal(box.open(stored))
+            except UnreadableSecret:
+                log.error("a secret (row %s) does not open with this key: left as it is", row["id"])
+                continue
             params = {"id": row["id"], "stored": stored, "sealed_value": value}
-            await store.run_sql([(seal, params)], write=True)
-            sealed += 1
+            [changed] = await store.run_sql([(seal, params)], write=True)
+            sealed += len(changed)
     return sealed
 
 
-def key_from_file(path: Path) -> str:
-    """The key kept in ``path``, made (random, readable by its owner only) if missing.
+def key_from_file(path: Path, *, create: bool = True) -> str:
+    """The key kept in ``path``; made (random, readable by its owner only, on disk
+    before it is used) if missing and ``create``, else ``NoSecretKey``.
 
     Several processes starting at once agree on one key: the new key is written to a
     temporary file that is then linked into place, which fails if another got there
@@ -130,17 +161,31 @@ def key_from_file(path: Path) -> str:
     """
     with contextlib.suppress(FileNotFoundError):
         return _read_key(path)
+    if not create:
+        raise NoSecretKey(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as file:
             file.write(secrets.token_urlsafe(48) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
         with contextlib.suppress(FileExistsError):
             os.link(temporary, path)
     finally:
         temporary.unlink()
+    _sync_folder(path.parent)
     return _read_key(path)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a new name in ``folder`` survive a power loss."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _read_key(path: Path) -> str:

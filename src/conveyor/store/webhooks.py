@@ -8,6 +8,7 @@ records here.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -24,8 +25,11 @@ from conveyor.domain.webhooks import (
 )
 from conveyor.store.portable import PortableStore, Row
 from conveyor.store.protocol import SqlSteps
+from conveyor.store.sealing import UnreadableSecret
 
 NO_ID_ABOVE = 2**62
+
+log = logging.getLogger("conveyor.webhooks")
 
 
 class SqlWebhookStore(PortableStore):
@@ -100,8 +104,15 @@ class SqlWebhookStore(PortableStore):
         return await self._seal_secrets("secret", "previous_secret")
 
     async def enabled(self) -> list[Subscription]:
-        """Every tenant's enabled Subscriptions."""
-        return [self._webhook(row) for row in await self._rows("enabled_webhooks")]
+        """Every tenant's enabled Subscriptions; one whose secret does not open (written
+        with another key) is left out and logged, so the others are still sent."""
+        found = []
+        for row in await self._rows("enabled_webhooks"):
+            try:
+                found.append(self._webhook(row))
+            except UnreadableSecret:
+                log.error("webhook %s: its secret does not open with this key; not sent", row["id"])
+        return found
 
     async def record_events(
         self, webhook: Subscription, events: Sequence[Event], cursor: int, now: datetime

@@ -45,6 +45,7 @@ SELECT id, secret AS stored FROM webhooks
 
 -- name: seal_secret
 UPDATE webhooks SET secret = :sealed_value WHERE id = :id AND secret = :stored
+RETURNING id
 
 -- name: stored_previous_secret
 SELECT id, previous_secret AS stored FROM webhooks
@@ -52,6 +53,7 @@ SELECT id, previous_secret AS stored FROM webhooks
 -- name: seal_previous_secret
 UPDATE webhooks SET previous_secret = :sealed_value
 WHERE id = :id AND previous_secret = :stored
+RETURNING id
 
 -- name: delete_webhook
 DELETE FROM webhooks WHERE tenant_id = :tenant_id AND id = :id RETURNING id

@@ -32,7 +32,10 @@ async def test_a_node_with_another_key_refuses_to_start(migrated_url: str, tmp_p
         assert (tmp_path / "node-a" / "secret.key").stat().st_mode & 0o077 == 0
     finally:
         await first.stop()
-    for other in ({"data_dir": tmp_path / "node-b"}, {"secret_key": SecretStr("b")}):
+    for other in (
+        {"data_dir": tmp_path / "node-b"},
+        {"secret_key": SecretStr("node b's own long key")},
+    ):
         with pytest.raises(WrongSecretKey, match="same CONVEYOR_SECRET_KEY"):
             await Server(server_settings(migrated_url, **other)).start()
     again = Server(server_settings(migrated_url, data_dir=tmp_path / "node-a"))
@@ -43,7 +46,7 @@ async def test_a_node_with_another_key_refuses_to_start(migrated_url: str, tmp_p
 async def test_secrets_kept_in_plain_are_sealed_when_the_server_starts(
     migrated_url: str, tmp_path: Path
 ) -> None:
-    settings = server_settings(migrated_url, secret_key=SecretStr("the key"))
+    settings = server_settings(migrated_url, secret_key=SecretStr("the key, long enough"))
     server = Server(settings)
     await server.start()
     try:
@@ -65,7 +68,7 @@ async def test_secrets_kept_in_plain_are_sealed_when_the_server_starts(
 async def test_the_key_is_changed_by_starting_with_the_old_one_as_previous(
     migrated_url: str,
 ) -> None:
-    old, new = SecretStr("old key"), SecretStr("new key")
+    old, new = SecretStr("the old key, long enough"), SecretStr("the new key, long enough")
     server = Server(server_settings(migrated_url, secret_key=old))
     await server.start()
     try:
@@ -75,7 +78,7 @@ async def test_the_key_is_changed_by_starting_with_the_old_one_as_previous(
     changing = Server(server_settings(migrated_url, secret_key=new, previous_secret_key=old))
     await changing.start()
     await changing.stop()
-    for refused in (old, SecretStr("another key")):
+    for refused in (old, SecretStr("a third key, long enough")):
         with pytest.raises(WrongSecretKey):
             await Server(server_settings(migrated_url, secret_key=refused)).start()
     changed = Server(server_settings(migrated_url, secret_key=new))
