@@ -326,7 +326,8 @@ class Server:
         self.accounts_store = accounts_for(self.store, box)
         self.webhook_store = webhooks_for(self.store, box)
         self.hook_store = hooks_for(self.store, box)
-        await self.accounts_store.check_key(self.now())
+        # Taken over before the secrets are sealed again: one node changes the key.
+        await self.accounts_store.check_key(self.now(), take_over=True)
         await self._seal_secrets()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         signer = TokenSigner(

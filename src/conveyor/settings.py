@@ -172,15 +172,20 @@ class Settings(BaseSettings):
 
     @field_validator("secret_key", "previous_secret_key", mode="before")
     @classmethod
-    def _strong_key(cls, value: str | SecretStr | None) -> str | SecretStr | None:
-        """A key long enough that guessing it from a copy of the database is hopeless;
-        an empty one (a blank line in an environment file) counts as unset."""
+    def _strong_key(cls, value: object) -> SecretStr | None:
+        """A key long enough that guessing it from a copy of the database is hopeless,
+        without the blanks around it; an empty one (a blank line in an environment
+        file) counts as unset."""
         text = value.get_secret_value() if isinstance(value, SecretStr) else value
-        if text is None or not text.strip():
+        if text is None:
+            return None
+        if not isinstance(text, str):
+            raise ValueError("must be a string")
+        if not text.strip():
             return None
         if len(text.strip()) < MIN_KEY_LENGTH:
             raise ValueError(f"must be at least {MIN_KEY_LENGTH} characters (a random one)")
-        return value
+        return SecretStr(text.strip())
 
     @field_validator("amqp_url")
     @classmethod
@@ -301,4 +306,6 @@ def _secret_files(given: dict[str, Any]) -> dict[str, str]:
             found[name] = path.read_text("utf-8").strip()
         except OSError as exc:
             raise InvalidInput(f"setting {name}_file", f"cannot read {path}: {exc}") from None
+        if not found[name]:  # a secret file mounted wrong must not mean "no secret"
+            raise InvalidInput(f"setting {name}_file", f"{path} is empty")
     return found

@@ -496,10 +496,16 @@ async def test_a_new_key_with_the_old_as_previous_takes_over_the_check(
 ) -> None:
     await accounts.check_key(clock())
     await accounts.add_signing_key("kid-1", "secret-1", clock())
-    new_key = SecretBox("the new key", ["the contract suite's secret key"])
-    changing = accounts_for(store, new_key)
-    await changing.check_key(clock())
+    old_key = "the contract suite's secret key"
+    changing = accounts_for(store, SecretBox("the new key", [old_key]))
+    await changing.check_key(clock())  # a check alone (a command) takes nothing over
+    await accounts.check_key(clock())
+    await changing.check_key(clock(), take_over=True)
     assert await changing.seal_secrets() == 1
+    await changing.check_key(clock(), take_over=True)  # again: nothing to take
+    rival = accounts_for(store, SecretBox("a rival new key", [old_key]))
+    with pytest.raises(WrongSecretKey):
+        await rival.check_key(clock(), take_over=True)
     with pytest.raises(WrongSecretKey):
         await accounts.check_key(clock())  # the old key alone no longer passes
     after = accounts_for(store, SecretBox("the new key"))

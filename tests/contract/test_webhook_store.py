@@ -22,7 +22,7 @@ from conveyor.domain.webhooks import (
 )
 from conveyor.store import accounts_for, webhooks_for
 from conveyor.store.protocol import Store
-from conveyor.store.sealing import SecretBox, UnreadableSecret, is_sealed
+from conveyor.store.sealing import SecretBox, is_sealed
 from conveyor.store.webhooks_protocol import WebhookStore
 from tests.contract.conftest import BOX, FakeClock
 
@@ -239,14 +239,17 @@ async def test_secrets_are_kept_sealed_and_plain_ones_get_sealed_once(
     await sealed_and_read(("whsec_cGxhaW4", "whsec_b2xk"))
 
 
-async def test_a_secret_of_another_key_is_left_out_of_sending_not_lost(
+async def test_a_secret_of_another_key_is_left_out_of_sending_until_rotated(
     store: Store, webhooks: WebhookStore, clock: FakeClock
 ) -> None:
     mine = await webhooks.add(ACME, SPEC, "whsec_bWluZQ", clock())
     strangers = webhooks_for(store, SecretBox("another node's key, long"))
     theirs = await strangers.add(GLOBEX, SPEC, "whsec_dGhlaXJz", clock())
     assert [w.id for w in await webhooks.enabled()] == [mine.id]
-    with pytest.raises(UnreadableSecret):
-        await webhooks.get(GLOBEX, theirs.id)
+    assert (await webhooks.get(GLOBEX, theirs.id)).secret == ""  # readable, not sendable
+    assert [w.id for w in await webhooks.list_webhooks(GLOBEX)] == [theirs.id]
     assert await webhooks.seal_secrets() == 0  # left as it is: nothing to lose
-    assert (await strangers.get(GLOBEX, theirs.id)).secret == "whsec_dGhlaXJz"
+    until = clock() + timedelta(days=1)
+    rotated = await webhooks.rotate(GLOBEX, theirs.id, "whsec_bmV3", until, clock())
+    assert (rotated.secret, rotated.previous_secret) == ("whsec_bmV3", None)
+    assert {w.id for w in await webhooks.enabled()} == {mine.id, theirs.id}

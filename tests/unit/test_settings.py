@@ -58,6 +58,25 @@ def test_an_empty_key_is_unset_and_a_short_one_refused(
             load_settings(None, **{name: "short"})
         assert caught.value.field == f"setting {name}"
         assert "16 characters" in caught.value.problem
+        with pytest.raises(InvalidInput, match="string"):
+            load_settings(None, **{name: 12345678901234567890})
+
+
+def test_a_key_is_the_same_key_from_a_file_or_a_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = tmp_path / "key"
+    key.write_text("  a key long enough to use\n")
+    monkeypatch.setenv("CONVEYOR_SECRET_KEY_FILE", str(key))
+    sealed = load_settings().secret_box().seal("x")
+    monkeypatch.delenv("CONVEYOR_SECRET_KEY_FILE")
+    monkeypatch.setenv("CONVEYOR_SECRET_KEY", "a key long enough to use\n")
+    assert load_settings().secret_box().open(sealed) == "x"
+    key.write_text("\n")  # a secret file mounted wrong is an error, not "no key"
+    monkeypatch.setenv("CONVEYOR_SECRET_KEY_FILE", str(key))
+    with pytest.raises(InvalidInput, match="is empty") as caught:
+        load_settings()
+    assert caught.value.field == "setting secret_key_file"
 
 
 @pytest.mark.parametrize(

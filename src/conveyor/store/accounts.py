@@ -504,22 +504,36 @@ class SqlAccountStore:
         box = required_box(self._box, self)
         return [(r["kid"], box.open(r["secret"]), self._time(r["created_at"])) for r in found]
 
-    async def check_key(self, now: datetime) -> None:
+    async def check_key(self, now: datetime, *, take_over: bool = False) -> None:
         """Make sure this store's box holds the key that seals the database's secrets;
-        ``WrongSecretKey`` if not. The first caller records the check with its key; after
-        a change of key the check is sealed again with the new one."""
+        ``WrongSecretKey`` if not. The first caller records the check with its key.
+
+        With ``take_over`` (a server starting with a new key and the old one as
+        previous) the check is sealed with the new key, by one node only: another node
+        that took it over first must have done so with this same key.
+        """
         box = required_box(self._box, self)
         await self._rows("insert_key_check", sealed=box.seal(KEY_CHECK), now=now)
+        stored = await self._key_check(box)
+        if not take_over or box.is_current(stored):
+            return
+        taken = await self._rows(
+            "reseal_key_check", sealed_value=box.seal(KEY_CHECK), stored=stored
+        )
+        if not taken and not box.is_current(await self._key_check(box)):
+            raise WrongSecretKey()  # another node took it over with another key
+
+    async def _key_check(self, box: SecretBox) -> str:
+        """The stored check, which ``box`` must open; ``WrongSecretKey`` if it does not."""
         row = await self._row("get_key_check")
         stored = "" if row is None else str(row["sealed"])
         try:
-            if box.open(stored) != KEY_CHECK:
-                raise WrongSecretKey()
+            opened = box.open(stored)
         except UnreadableSecret:
             raise WrongSecretKey() from None
-        if not box.is_current(stored):
-            value = box.seal(KEY_CHECK)
-            await self._rows("reseal_key_check", sealed_value=value, stored=stored)
+        if opened != KEY_CHECK:
+            raise WrongSecretKey()
+        return stored
 
     async def seal_secrets(self) -> int:
         """See :func:`~conveyor.store.sealing.seal_secrets`; how many it sealed."""

@@ -238,8 +238,9 @@ ON CONFLICT (id) DO NOTHING
 SELECT sealed FROM key_check WHERE id = 1
 
 -- name: reseal_key_check
--- After a change of key: sealed again with the new one, unless another node did.
+-- After a change of key: sealed with the new one by the first node to get there.
 UPDATE key_check SET sealed = :sealed_value WHERE id = 1 AND sealed = :stored
+RETURNING id
 
 -- name: insert_signing_key
 INSERT INTO signing_keys (kid, secret, created_at) VALUES (:kid, :secret, :now)

@@ -164,9 +164,10 @@ class AccountStore(Protocol):
     async def add_signing_key(self, kid: str, secret: str, now: datetime) -> None:
         """Store a signing key (kept so every server node signs and verifies alike)."""
 
-    async def check_key(self, now: datetime) -> None:
+    async def check_key(self, now: datetime, *, take_over: bool = False) -> None:
         """Make sure the store's key is the one that seals the database's secrets;
-        ``WrongSecretKey`` if not (the first caller records the check)."""
+        ``WrongSecretKey`` if not (the first caller records the check). ``take_over``:
+        a key opening the check only as a previous key seals it with the new one."""
 
     async def seal_secrets(self) -> int:
         """Seal with the current key the signing keys kept in plain or sealed by a

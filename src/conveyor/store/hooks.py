@@ -105,9 +105,15 @@ class SqlHookStore(PortableStore):
         )
 
     async def by_token(self, token_hash: str) -> IncomingHook | None:
-        """The enabled hook of an active tenant with this token hash."""
+        """The enabled hook of an active tenant with this token hash; a hook that must
+        verify but whose secret does not open (another key) raises ``UnreadableSecret``
+        rather than let every request through."""
         found = await self._rows("hook_by_token", token_hash=token_hash)
-        return self._hook(found[0]) if found else None
+        if not found:
+            return None
+        if found[0]["secret"]:
+            self.box.open(found[0]["secret"])
+        return self._hook(found[0])
 
     async def record(
         self, hook: IncomingHook, receipt: NewReceipt, event: dict[str, Any]
@@ -219,7 +225,7 @@ class SqlHookStore(PortableStore):
             id=int(row["id"]),
             tenant_id=row["tenant_id"],
             spec=spec,
-            secret=self.box.open(row["secret"]),
+            secret=self._opened(row["secret"], f"hook {row['id']}") or "",
             created_at=self.store.read_time(row["created_at"]),
             updated_at=self.store.read_time(row["updated_at"]),
         )
