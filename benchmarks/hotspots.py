@@ -192,6 +192,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--max-seconds", type=float, default=120.0)
+    parser.add_argument("--output", type=Path, help="summary path (default: results/profile-*.md)")
     args = parser.parse_args()
     raw = Path(tempfile.gettempdir()) / f"profile-{args.system}.speedscope.json"
     per_second = asyncio.run(
@@ -199,7 +200,7 @@ def main() -> None:
     )
     note = f"{args.rate}/s while processing at {per_second:,.0f} jobs/s under py-spy"
     text = summary(args.system, parse_speedscope(raw), args.top, note)
-    out = RESULTS_DIR / f"profile-{args.system}.md"
+    out = args.output or RESULTS_DIR / f"profile-{args.system}.md"
     out.write_text(text)
     print(text)
     print(f"raw profile: {raw} (open in https://www.speedscope.app); summary: {out}")

@@ -35,7 +35,10 @@ class WorkerProcess:
 
     def start(self) -> None:
         """Start the process in its own session, output to the log file."""
-        env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
+        # A PYTHONPATH given to the run stays first (an A/B run can point the worker at
+        # another copy of the sources); the repository root follows for ``benchmarks``.
+        paths = [os.environ.get("PYTHONPATH", ""), str(ROOT)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p), **self.env}
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 self.command,

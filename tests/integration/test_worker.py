@@ -141,6 +141,22 @@ async def test_progress_notes_and_artifacts_are_recorded(store: Store, tmp_path:
     assert "job.note" in types and "job.artifact" in types
 
 
+async def test_reports_made_after_a_flush_are_kept(store: Store, tmp_path: Path) -> None:
+    async def slow(ctx: JobContext) -> None:
+        ctx.note("before")
+        await asyncio.sleep(0.5)  # the worker writes what it has meanwhile (every 0.1 s)
+        ctx.note("after")
+        ctx.progress(0.9, "nearly")
+
+    job_id = await enqueue(store, "slow")
+    settings = WorkerSettings(artifact_dir=tmp_path / "artifacts")
+    await drain(store, registry_with(slow=slow), settings)
+    events = [e for e in await store.list_events("default") if e.job_id == job_id]
+    notes = [e.data.get("text") for e in events if e.type == "job.note"]
+    assert notes == ["before", "after"]
+    assert [e.data.get("message") for e in events if e.type == "job.progress"] == ["nearly"]
+
+
 async def test_urgent_jobs_start_in_reserved_slots_while_normal_slots_are_busy(
     store: Store,
 ) -> None:

@@ -47,7 +47,8 @@ async def _call(task: RegisteredTask, kwargs: dict[str, Any], pool: Executor) ->
 
 
 def _check_result(result: Any) -> Any:
-    json.dumps(result, allow_nan=False)
+    if result is not None:  # most handlers return nothing: no encoding to try
+        json.dumps(result, allow_nan=False)
     return result
 
 

@@ -168,6 +168,11 @@ class Worker:
                 continue
             if claimed or self._slot_freed.is_set():
                 self._poke_due_timer(busy=True)
+                if self._free_normal() <= 0:
+                    # Let the jobs just started take a step first: quick ones free their
+                    # slots, and the next claim fills them instead of looking for urgent
+                    # jobs only (one round trip for nothing, most of the time).
+                    await asyncio.sleep(0)
                 continue
             waits: list[Awaitable[object]] = [stop.wait()]
             if self._free_normal() > 0:
@@ -208,11 +213,15 @@ class Worker:
         return claimed
 
     def _start(self, job: Job, urgent_slot: bool) -> None:
-        ctx = JobContext(job, self.settings.artifact_dir, self._updates.append)
+        ctx = JobContext(job, self.settings.artifact_dir, self._report)
         running = _Running(job, ctx, urgent_slot)
         self._running[job.id] = running
         self._busy[urgent_slot] += 1
         running.task = asyncio.create_task(self._run_job(running))
+
+    def _report(self, update: Update) -> None:
+        # Into the list of the moment: a flush swaps it for a new one while jobs run.
+        self._updates.append(update)
 
     async def _run_job(self, running: _Running) -> None:
         job = running.job

@@ -166,7 +166,7 @@ class SQLiteStore:
             },
         )
 
-    def _job(self, row: sqlite3.Row) -> Job:
+    def _job(self, row: rows.Row) -> Job:
         return rows.job_from_row(row, from_db)
 
     def _found_job(self, row: sqlite3.Row | None, job_id: int) -> Job:
@@ -378,7 +378,12 @@ class SQLiteStore:
         claimed = await self._run(
             self._claim, tenant_id, queue, worker_id, limit, lease_seconds, urgent_only
         )
-        return sorted((self._job(row) for row in claimed), key=_claim_order)
+        if not claimed:
+            return []
+        # By name, a sqlite3.Row scans its columns: read each row once into a dict.
+        names = claimed[0].keys()
+        jobs = (self._job(dict(zip(names, row, strict=True))) for row in claimed)
+        return sorted(jobs, key=_claim_order)
 
     def _heartbeat(
         self, worker_id: str, held: Sequence[tuple[int, int]], lease_seconds: float
@@ -405,7 +410,7 @@ class SQLiteStore:
     def _finish(self, finishes: Sequence[Finish], items: str, now: float) -> list[bool]:
         with self._write() as conn:
             done = conn.execute(self._q("finish_job"), {"items": items, "now": now})
-            rows_by_id = {row["id"]: row for row in done}
+            rows_by_id = {row[0]: row for row in done}  # id is the first column returned
             accepted = [item for item in finishes if item.job_id in rows_by_id]
             conn.executemany(
                 self._q("insert_attempt"),
@@ -446,8 +451,7 @@ class SQLiteStore:
         if not finishes:
             return []
         now = self._now()
-        items = _ENCODER.encode([_finish_item(item, now) for item in finishes])
-        return await self._run(self._finish, finishes, items, now)
+        return await self._run(self._finish, finishes, _finish_items(finishes, now), now)
 
     def _rescue_expired(self) -> list[int]:
         now = self._now()
@@ -844,6 +848,34 @@ def _job_params(job: NewJob, state: JobState) -> dict[str, Any]:
     }
 
 
+# A completion with nothing else to record (most of a batch): formatted, not encoded.
+# Ids and attempts are ints, times finite floats, task names need no escaping
+# (``check_name``: letters, digits and ``_.:-``). Absent keys read as NULL.
+_COMPLETED_ITEM = '{"id":%d,"attempt":%d,"state":"completed","finished_at":%r}'
+_COMPLETED_DATA = '{"attempt":%d,"task":"%s"}'
+
+
+def _plain_completion(item: Finish) -> bool:
+    """Whether ``item`` completes its job with nothing to record but the fact."""
+    return (
+        item.state is JobState.COMPLETED
+        and item.result is None
+        and item.error is None
+        and item.run_at is None
+    )
+
+
+def _finish_items(finishes: Sequence[Finish], now: float) -> str:
+    """``finish_job``'s JSON batch."""
+    items = [
+        _COMPLETED_ITEM % (item.job_id, item.attempt, now)
+        if _plain_completion(item)
+        else _ENCODER.encode(_finish_item(item, now))
+        for item in finishes
+    ]
+    return "[" + ",".join(items) + "]"
+
+
 def _finish_item(item: Finish, now: float) -> dict[str, Any]:
     """One item of ``finish_job``'s JSON batch."""
     return {
@@ -872,18 +904,24 @@ def _attempt_params(row: sqlite3.Row, item: Finish, now: float) -> dict[str, Any
 
 
 def _finish_event(row: sqlite3.Row, item: Finish, now: float) -> dict[str, Any]:
-    data: dict[str, Any] = {"attempt": item.attempt, "task": row["task"]}
-    if item.error:
-        data["error"] = {"type": item.error.type, "message": item.error.message}
-    if item.run_at is not None:
-        data["retry_at"] = item.run_at.isoformat()
     return {
         "tenant_id": row["tenant_id"],
         "job_id": item.job_id,
         "type": item.event.value,
-        "data": _ENCODER.encode(data),
+        "data": _finish_data(row["task"], item),
         "now": now,
     }
+
+
+def _finish_data(task: str, item: Finish) -> str:
+    if _plain_completion(item):
+        return _COMPLETED_DATA % (item.attempt, task)
+    data: dict[str, Any] = {"attempt": item.attempt, "task": task}
+    if item.error:
+        data["error"] = {"type": item.error.type, "message": item.error.message}
+    if item.run_at is not None:
+        data["retry_at"] = item.run_at.isoformat()
+    return _ENCODER.encode(data)
 
 
 def _row_order(row: sqlite3.Row) -> tuple[int, float, int]:
