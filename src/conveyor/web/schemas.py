@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -127,14 +128,9 @@ class JobOut(BaseModel):
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
-        """From the domain record."""
-        fields = {name: getattr(job, name) for name in _JOB_FIELDS}
-        fields["tags"] = list(job.tags)
-        fields["error"] = ErrorOut(**job.error.to_dict()) if job.error else None
-        return cls(**fields)
-
-
-_JOB_FIELDS = tuple(name for name in JobOut.model_fields if name not in ("error", "tags"))
+        """From the domain record (read by pydantic's compiled validator, attribute by
+        attribute: ``tags`` become a list, ``error`` an :class:`ErrorOut`)."""
+        return cls.model_validate(job, from_attributes=True)
 
 
 class JobPage(BaseModel):
@@ -148,6 +144,11 @@ class JobList(BaseModel):
     """Jobs created by one request."""
 
     items: list[JobOut]
+
+    @classmethod
+    def of(cls, jobs: Sequence[Job]) -> JobList:
+        """From the domain records, validated in one call (see :meth:`JobOut.of`)."""
+        return cls.model_validate({"items": jobs}, from_attributes=True)
 
 
 class AttemptOut(BaseModel):

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import AwareDatetime
 
 from conveyor.domain.jobs import JobFilter
 from conveyor.domain.lifecycle import JobState, NotEditable
-from conveyor.web.auth import ReadJobs, WriteJobs
+from conveyor.services.jobs import JobService
+from conveyor.web.auth import ReadJobs, WriteJobs, job_writer
 from conveyor.web.problems import problem
+from conveyor.web.quick import json_body, quick_route
 from conveyor.web.responses import artifact_download, json_response
 from conveyor.web.routes.params import MAX_ID, Cursor, JobId, Limit, parse_cursor
 from conveyor.web.schemas import (
@@ -36,29 +38,74 @@ router = APIRouter(tags=["jobs"])
 Text = Annotated[str | None, Query(max_length=255)]
 
 
-@router.post("/jobs", status_code=201, summary="Create a job", response_model=JobOut)
-async def create_job(
-    body: JobIn,
-    jobs: WriteJobs,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
-) -> Response:
-    """Create one job; answered only after it is committed. A repeated
-    ``message_id`` (or ``Idempotency-Key`` header) returns the first job."""
+MAX_IDEMPOTENCY_KEY = 255
+
+
+async def enqueue_one(jobs: JobService, body: JobIn, idempotency_key: str | None) -> Response:
+    """Create the job ``body`` asks for and answer with it (201)."""
     options = body.options()
     if idempotency_key and "message_id" not in options:
         options["message_id"] = idempotency_key
     return json_response(JobOut.of(await jobs.enqueue(body.task, body.payload, options)), 201)
 
 
-@router.post(
-    "/jobs/batch", status_code=201, summary="Create jobs in one transaction", response_model=JobList
+async def enqueue_batch(jobs: JobService, body: JobBatchIn) -> Response:
+    """Create the jobs ``body`` asks for in one transaction and answer with them (201)."""
+    requests = [(job.task, job.payload, job.options()) for job in body.jobs]
+    return json_response(JobList.of(await jobs.enqueue_many(requests)), 201)
+
+
+async def create_job(
+    body: JobIn,
+    jobs: WriteJobs,
+    idempotency_key: Annotated[str | None, Header(max_length=MAX_IDEMPOTENCY_KEY)] = None,
+) -> Response:
+    """Create one job; answered only after it is committed. A repeated
+    ``message_id`` (or ``Idempotency-Key`` header) returns the first job."""
+    return await enqueue_one(jobs, body, idempotency_key)
+
+
+async def create_job_quickly(request: Request) -> Response | None:
+    """:func:`create_job` for a well-formed request; ``None`` for any other."""
+    body = await json_body(request, JobIn)
+    idempotency_key = request.headers.get("idempotency-key")
+    if body is None or (idempotency_key and len(idempotency_key) > MAX_IDEMPOTENCY_KEY):
+        return None
+    return await enqueue_one(await job_writer(request), body, idempotency_key)
+
+
+router.add_api_route(
+    "/jobs",
+    create_job,
+    methods=["POST"],
+    status_code=201,
+    summary="Create a job",
+    response_model=JobOut,
+    route_class_override=quick_route(create_job_quickly),
 )
+
+
 async def create_jobs(body: JobBatchIn, jobs: WriteJobs) -> Response:
     """Create up to 1,000 jobs at once: all are committed, or none (the error names
     the job, as ``jobs[3].priority``)."""
-    requests = [(job.task, job.payload, job.options()) for job in body.jobs]
-    created = await jobs.enqueue_many(requests)
-    return json_response(JobList(items=[JobOut.of(job) for job in created]), 201)
+    return await enqueue_batch(jobs, body)
+
+
+async def create_jobs_quickly(request: Request) -> Response | None:
+    """:func:`create_jobs` for a well-formed request; ``None`` for any other."""
+    body = await json_body(request, JobBatchIn)
+    return None if body is None else await enqueue_batch(await job_writer(request), body)
+
+
+router.add_api_route(
+    "/jobs/batch",
+    create_jobs,
+    methods=["POST"],
+    status_code=201,
+    summary="Create jobs in one transaction",
+    response_model=JobList,
+    route_class_override=quick_route(create_jobs_quickly),
+)
 
 
 @router.get("/jobs", summary="List jobs", response_model=JobPage)
