@@ -15,6 +15,7 @@ import pytest
 from conveyor.domain.accounts import (
     PLATFORM_TENANT,
     ApiKey,
+    AuditRecord,
     Membership,
     RefreshToken,
     Role,
@@ -436,6 +437,31 @@ async def test_audit_entries_are_listed_by_tenant_in_order_after_a_cursor(
     assert await accounts.prune_audit(since) == 2
     assert await accounts.list_audit(None) == entries[2:]
     assert await accounts.prune_audit(since) == 0
+
+
+async def test_many_audit_entries_are_written_at_once_in_order(
+    accounts: AccountStore, clock: FakeClock
+) -> None:
+    records = [
+        AuditRecord(
+            ACME if i % 3 else OTHER,
+            f"user:{i}",
+            "job.create",
+            f"job:{i}",
+            {"n": i, "text": "it's \"quoted\""},
+            None if i % 2 else "10.0.0.1",
+            clock.advance(1),
+        )
+        for i in range(450)  # more than one statement's worth
+    ]
+    assert await accounts.add_audit_entries(records) == 450
+    assert await accounts.add_audit_entries([]) == 0
+    stored = await accounts.list_audit(None, limit=1000)
+    assert [(e.tenant_id, e.actor, e.target, e.ip, e.created_at) for e in stored] == [
+        (r.tenant_id, r.actor, r.target, r.ip, r.created_at) for r in records
+    ]
+    assert [e.detail for e in stored] == [dict(r.detail) for r in records]
+    assert [e.id for e in stored] == sorted(e.id for e in stored)
 
 
 async def test_signing_keys_come_newest_first(accounts: AccountStore, clock: FakeClock) -> None:
