@@ -30,10 +30,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from benchmarks import api_report, hotspots, report
 from benchmarks.api_load import (
+    CLIENT_KINDS,
+    LoadClient,
     LoadResult,
     Workload,
     health_check,
@@ -64,6 +64,8 @@ class ApiPlan:
     batch_requests: int
     batch_size: int
     shared_pool: bool = False
+    client: str = "httpx"
+    pace: float | None = None
 
     def load(self, mode: str) -> tuple[Workload, int]:
         """The workload of ``mode`` and how many requests to measure."""
@@ -93,12 +95,12 @@ def warmup_for(requests: int) -> int:
 @contextlib.asynccontextmanager
 async def loaded_server(
     plan: ApiPlan, store: str
-) -> AsyncIterator[tuple[RunningServer, list[httpx.AsyncClient]]]:
+) -> AsyncIterator[tuple[RunningServer, list[LoadClient]]]:
     """A fresh database and server of ``store``, and the clients to load it with."""
     async with (
         api_server(store) as server,
         open_clients(
-            server.base_url, server.api_key, plan.concurrency, plan.shared_pool
+            server.base_url, server.api_key, plan.concurrency, plan.shared_pool, plan.client
         ) as clients,
     ):
         yield server, clients
@@ -108,7 +110,7 @@ async def measure(plan: ApiPlan, store: str, mode: str) -> LoadResult:
     """One measurement: fresh database, fresh server, warm-up, measured load."""
     workload, requests = plan.load(mode)
     async with loaded_server(plan, store) as (server, clients):
-        return await run_load(clients, workload, requests, warmup_for(requests), server)
+        return await run_load(clients, workload, requests, warmup_for(requests), server, plan.pace)
 
 
 def _describe(found: LoadResult) -> str:
@@ -222,6 +224,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--batch-size", type=int, help="jobs per batch request (default 100)")
     add("--health", type=int, help="measured GET /healthz requests (default 10,000)")
     add("--shared-pool", action="store_true", help="one httpx client for all tasks")
+    add(
+        "--client",
+        choices=CLIENT_KINDS,
+        help="the generator's HTTP client: httpx (default) or raw (a minimal one, cheaper)",
+    )
+    add(
+        "--pace",
+        type=float,
+        help="requests per second in all, instead of as fast as answers come; "
+        "latency counts from when each request was due",
+    )
     add("--stores", help=f"comma-separated: {', '.join(STORES)}")
     add("--modes", help=f"comma-separated: {', '.join(MODES)}")
     add("--output", type=Path, help="JSON path (default: results/api.json or api-quick.json)")
@@ -243,6 +256,8 @@ def make_plan(args: argparse.Namespace) -> ApiPlan:
         "batch_size": args.batch_size,
         "health_requests": args.health,
         "shared_pool": args.shared_pool or None,
+        "client": args.client,
+        "pace": args.pace,
     }
     return replace(plan, **{k: v for k, v in overrides.items() if v is not None})
 

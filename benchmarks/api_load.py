@@ -28,12 +28,13 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from benchmarks.api_server import RunningServer
 from benchmarks.cpu import CpuMark, cores_busy
+from benchmarks.raw_http import RawClient, RawHttpError
 
 sys.modules.setdefault("sniffio", None)  # type: ignore[assignment]  # see the docstring
 
@@ -115,17 +116,50 @@ def nearest_rank(ordered: list[float], percent: float) -> float:
     return ordered[rank - 1]
 
 
+class LoadClient(Protocol):
+    """What a client task needs of its HTTP client (httpx's or :mod:`raw_http`'s)."""
+
+    async def request(self, method: str, path: str, *, content: bytes | None = None) -> Answer:
+        """Send one request; its answer."""
+        ...
+
+
+class Answer(Protocol):
+    """What the generator reads of an answer."""
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status."""
+        ...
+
+    @property
+    def text(self) -> str:
+        """The body as text."""
+        ...
+
+
+CLIENT_KINDS = ("httpx", "raw")
+
+
 @contextlib.asynccontextmanager
 async def open_clients(
-    base_url: str, api_key: str, concurrency: int, shared_pool: bool = False
-) -> AsyncIterator[list[httpx.AsyncClient]]:
-    """One client per task, each with one keep-alive connection (or one shared pool)."""
+    base_url: str, api_key: str, concurrency: int, shared_pool: bool = False, kind: str = "httpx"
+) -> AsyncIterator[list[LoadClient]]:
+    """One client per task, each with one keep-alive connection (or one shared httpx
+    pool); ``kind`` ``raw`` uses :class:`~benchmarks.raw_http.RawClient`."""
     headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
+    if kind == "raw":
+        async with contextlib.AsyncExitStack() as stack:
+            raw: list[LoadClient] = []
+            for _ in range(concurrency):
+                raw.append(await stack.enter_async_context(RawClient(base_url, headers)))
+            yield raw
+        return
     per_client = concurrency if shared_pool else 1
     limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
     async with contextlib.AsyncExitStack() as stack:
         count = 1 if shared_pool else concurrency
-        clients = [
+        clients: list[LoadClient] = [
             await stack.enter_async_context(
                 httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=60)
             )
@@ -135,13 +169,24 @@ async def open_clients(
 
 
 async def _client_task(
-    client: httpx.AsyncClient, workload: Workload, tickets: Iterator[int], tally: _Tally
+    client: LoadClient,
+    workload: Workload,
+    tickets: Iterator[int],
+    tally: _Tally,
+    pace: float | None,
 ) -> None:
-    for _ in tickets:
+    begun = time.perf_counter()
+    for ticket in tickets:
         started = time.perf_counter()
+        if pace is not None:
+            # Request ``ticket`` is due at ticket / pace seconds; its latency counts from
+            # then, so a slow answer that delays the next requests is not hidden.
+            started = begun + ticket / pace
+            if started > time.perf_counter():
+                await asyncio.sleep(started - time.perf_counter())
         try:
             response = await client.request(workload.method, workload.path, content=workload.body)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, RawHttpError) as exc:
             tally.failures.append(f"{type(exc).__name__}: {exc}")
             continue
         tally.latencies.append(time.perf_counter() - started)
@@ -149,11 +194,14 @@ async def _client_task(
             tally.failures.append(f"HTTP {response.status_code}: {response.text[:300]}")
 
 
-async def _drive(clients: list[httpx.AsyncClient], workload: Workload, requests: int) -> _Tally:
-    """Send ``requests`` requests, one task per client, until they run out."""
+async def _drive(
+    clients: list[LoadClient], workload: Workload, requests: int, pace: float | None = None
+) -> _Tally:
+    """Send ``requests`` requests, one task per client, until they run out: as fast as
+    the answers come, or ``pace`` requests per second in all."""
     tickets = iter(range(requests))  # shared: each task takes the next number
     tally = _Tally()
-    await asyncio.gather(*(_client_task(c, workload, tickets, tally) for c in clients))
+    await asyncio.gather(*(_client_task(c, workload, tickets, tally, pace) for c in clients))
     return tally
 
 
@@ -191,16 +239,17 @@ def _result(workload: Workload, tally: _Tally, before: CpuMark, after: CpuMark) 
 
 
 async def run_load(
-    clients: list[httpx.AsyncClient],
+    clients: list[LoadClient],
     workload: Workload,
     requests: int,
     warmup: int,
     server: RunningServer,
+    pace: float | None = None,
 ) -> LoadResult:
     """Warm up, then measure ``requests`` requests; ``LoadError`` on any unexpected answer."""
-    _check(workload, warmup, await _drive(clients, workload, warmup))
+    _check(workload, warmup, await _drive(clients, workload, warmup, pace))
     before = CpuMark.now(server.pid, server.postgres_database)
-    tally = await _drive(clients, workload, requests)
+    tally = await _drive(clients, workload, requests, pace)
     after = CpuMark.now(server.pid, server.postgres_database)
     _check(workload, requests, tally)
     return _result(workload, tally, before, after)
