@@ -7,8 +7,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
+from conveyor.domain.errors import InvalidInput
 from conveyor.domain.events import ARRIVAL_EVENT
-from conveyor.domain.jobs import ErrorInfo
+from conveyor.domain.jobs import ErrorInfo, check_name
 from conveyor.domain.lifecycle import JobState
 from conveyor.domain.outcomes import Finish
 from conveyor.store.sqlite import store as sqlite
@@ -55,3 +58,15 @@ def test_sqlite_completion_event_data_names_the_attempt_and_the_task() -> None:
         "error": {"type": "KeyError", "message": "'x'"},
         "retry_at": NOW.isoformat(),
     }
+
+
+def test_completion_event_data_stays_json_whatever_the_task_name() -> None:
+    for task in ('a"b\\c', "abc\n", "tâche"):
+        assert json.loads(sqlite._finish_data(task, BATCH[0])) == {"attempt": 2, "task": task}
+
+
+def test_a_name_ending_in_a_newline_is_refused() -> None:
+    assert check_name("task", "reports.build") == "reports.build"
+    for bad in ("abc\n", "abc\r", "a b", ""):
+        with pytest.raises(InvalidInput):
+            check_name("task", bad)

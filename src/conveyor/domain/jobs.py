@@ -23,7 +23,7 @@ MAX_ATTEMPTS_LIMIT = 1000
 MAX_PAYLOAD_BYTES = 1_048_576
 MAX_DELAY_SECONDS = 100 * 365 * 24 * 3600.0
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}")
 
 JSON = Any
 
@@ -208,7 +208,7 @@ def utcnow() -> datetime:
 
 def check_name(field_name: str, value: object) -> str:
     """A task, queue or tenant name: 1-128 of letters, digits and ``_.:-``."""
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):  # no "name\n"
         raise InvalidInput(
             field_name, "must be 1-128 letters, digits or '_.:-', starting with a letter or digit"
         )

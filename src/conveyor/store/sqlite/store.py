@@ -849,10 +849,11 @@ def _job_params(job: NewJob, state: JobState) -> dict[str, Any]:
 
 
 # A completion with nothing else to record (most of a batch): formatted, not encoded.
-# Ids and attempts are ints, times finite floats, task names need no escaping
-# (``check_name``: letters, digits and ``_.:-``). Absent keys read as NULL.
+# Ids and attempts are ints and times finite floats; the task name is still encoded
+# (names are checked, but the event feed of every tenant must never hold bad JSON).
+# Absent keys read as NULL.
 _COMPLETED_ITEM = '{"id":%d,"attempt":%d,"state":"completed","finished_at":%r}'
-_COMPLETED_DATA = '{"attempt":%d,"task":"%s"}'
+_COMPLETED_DATA = '{"attempt":%d,"task":%s}'
 
 
 def _plain_completion(item: Finish) -> bool:
@@ -915,7 +916,7 @@ def _finish_event(row: sqlite3.Row, item: Finish, now: float) -> dict[str, Any]:
 
 def _finish_data(task: str, item: Finish) -> str:
     if _plain_completion(item):
-        return _COMPLETED_DATA % (item.attempt, task)
+        return _COMPLETED_DATA % (item.attempt, _ENCODER.encode(task))
     data: dict[str, Any] = {"attempt": item.attempt, "task": task}
     if item.error:
         data["error"] = {"type": item.error.type, "message": item.error.message}
