@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import logging
 import os
@@ -186,6 +187,7 @@ def worker(
         heartbeat_seconds=heartbeat,
         shutdown_grace=grace,
     )
+    gc.freeze()  # the app and modules live as long as the process (see serve)
     try:
         asyncio.run(_serve_worker(conveyor_app, settings, scheduler))
     except ConveyorError as exc:
