@@ -254,12 +254,15 @@ async def test_cancelling_a_running_job_flags_its_context_and_refuses_its_result
     worker = Worker(store, registry_with(watch=watch), settings)
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
-    while (await store.get_job("default", job_id)).state is not JobState.RUNNING:
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(10):  # a stuck step fails here, naming itself
+        while (await store.get_job("default", job_id)).state is not JobState.RUNNING:
+            assert not running.done(), running
+            await asyncio.sleep(0.01)
     await store.cancel_job("default", job_id, "changed my mind")
     await asyncio.wait_for(flagged.wait(), 5)
     stop.set()
-    await running
+    async with asyncio.timeout(10):
+        await running
     job = await store.get_job("default", job_id)
     assert job.state is JobState.CANCELLED
     assert job.result is None

@@ -87,3 +87,16 @@ async def test_the_key_is_changed_by_starting_with_the_old_one_as_previous(
         assert (await changed.webhook_store.get("default", webhook.id)).secret == "whsec_b2xk"
     finally:
         await changed.stop()
+
+
+async def test_the_data_folder_holds_the_key_and_the_embedded_workers_artifacts(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "data"
+    server = Server(server_settings(migrated_url, data_dir=folder))
+    await server.start()
+    try:
+        assert (folder / "secret.key").is_file()
+        assert server._embedded_app().data_dir == folder
+    finally:
+        await server.stop()
