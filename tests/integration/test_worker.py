@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +213,101 @@ async def test_paused_queue_is_not_worked_until_resumed(store: Store) -> None:
     await running
     assert ran == [1]
     assert (await store.get_job("default", job_id)).state is JobState.COMPLETED
+
+
+class ClaimCounter:
+    """A worker observer counting claims by queue."""
+
+    def __init__(self) -> None:
+        self.claims: Counter[str] = Counter()
+
+    def claimed(self, queue: str, count: int, seconds: float) -> None:
+        self.claims[queue] += 1
+
+    def ran(self, task: str, outcome: str, seconds: float) -> None:
+        pass
+
+
+async def _run_until(worker: Worker, done: Callable[[], bool], max_seconds: float = 30) -> None:
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        async with asyncio.timeout(max_seconds):
+            while not done() and not running.done():
+                await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await running
+
+
+async def test_an_empty_queue_is_not_asked_again_while_another_keeps_the_worker_busy(
+    store: Store,
+) -> None:
+    ran: list[int] = []
+
+    async def noop(n: int) -> None:
+        ran.append(n)
+
+    await store.enqueue([new_job("noop", {"n": n}) for n in range(300)])
+    settings = WorkerSettings(
+        queues=("default", "idle"),
+        concurrency=5,
+        batch_size=5,
+        poll_seconds=0.05,
+        drained_recheck_seconds=60.0,
+    )
+    counter = ClaimCounter()
+    worker = Worker(store, registry_with(noop=noop), settings, counter)
+    await _run_until(worker, lambda: len(ran) == 300)
+    assert counter.claims["default"] >= 60  # 300 jobs, 5 at a time
+    # asked once at the start, then only when the store woke the worker (at the end)
+    assert counter.claims["idle"] <= 10, counter.claims
+
+
+async def test_a_drained_queue_is_looked_at_again_while_another_keeps_the_worker_busy(
+    store: Store,
+) -> None:
+    order: list[str] = []
+
+    async def noop() -> None:
+        order.append("busy")
+
+    async def other() -> None:
+        order.append("other")
+
+    await store.enqueue([new_job("noop", {}) for _ in range(2000)])
+    settings = WorkerSettings(
+        queues=("default", "other"), concurrency=5, batch_size=5, poll_seconds=10.0
+    )
+    worker = Worker(store, registry_with(noop=noop, other=other), settings)
+
+    async def enqueue_other_once_busy() -> None:
+        while len(order) < 100:
+            await asyncio.sleep(0.005)
+        await enqueue(store, "other", queue="other")
+
+    feeder = asyncio.create_task(enqueue_other_once_busy())
+    await _run_until(worker, lambda: len(order) == 2001)
+    await feeder
+    # rechecked every 50 ms, not left until the busy queue ran dry
+    assert order.index("other") < 1800
+
+
+async def test_a_wake_up_makes_an_idle_worker_look_at_every_queue(store: Store) -> None:
+    ran: list[str] = []
+    settings = WorkerSettings(
+        queues=("first", "second"), poll_seconds=0.05, drained_recheck_seconds=60.0
+    )
+    worker = Worker(store, registry_with(mark=lambda name: ran.append(name)), settings)
+
+    async def enqueue_later() -> None:
+        await asyncio.sleep(0.3)  # both queues have been found empty by then
+        await enqueue(store, "mark", {"name": "second"}, queue="second")
+
+    later = asyncio.create_task(enqueue_later())
+    await _run_until(worker, lambda: ran == ["second"], max_seconds=10)
+    await later
+    assert ran == ["second"]
 
 
 async def test_graceful_shutdown_finishes_quick_jobs_and_releases_slow_ones(store: Store) -> None:

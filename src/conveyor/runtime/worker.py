@@ -35,6 +35,7 @@ from conveyor.runtime.context import JobContext, Note, Progress, StoredFile, Upd
 from conveyor.runtime.executor import execute
 from conveyor.runtime.observer import NoObserver, WorkerObserver
 from conveyor.runtime.registry import RegisteredTask, TaskRegistry
+from conveyor.runtime.turns import QueueTurns
 from conveyor.store.protocol import Store, WorkerInfo
 
 log = logging.getLogger("conveyor.worker")
@@ -57,6 +58,9 @@ class WorkerSettings:
     lease_seconds: float = 10.0
     heartbeat_seconds: float = 2.0
     poll_seconds: float = 0.5
+    drained_recheck_seconds: float = 0.05
+    """While other queues keep the worker busy, how often it looks again at a queue that
+    came back short (a wake-up from the store makes it look at once)."""
     shutdown_grace: float = 30.0
     artifact_dir: Path = field(default_factory=lambda: Path("conveyor-data") / "artifacts")
 
@@ -102,7 +106,7 @@ class Worker:
             max_workers=settings.concurrency + settings.reserved_slots,
             thread_name_prefix="conveyor-job",
         )
-        self._queue_turn = 0
+        self._turns = QueueTurns(self.queues, settings.drained_recheck_seconds)
         self._closing = False
         self._started_at: datetime = store.clock()
         self.processed = 0
@@ -176,22 +180,23 @@ class Worker:
                 continue
             waits: list[Awaitable[object]] = [stop.wait()]
             if self._free_normal() > 0:
-                waits.append(self.store.wait_for_work(self.settings.poll_seconds))
+                waits.append(self._wait_for_work(self.settings.poll_seconds))
             else:
                 # Normal slots full: wake when one frees, and look for urgent jobs
                 # (reserved slots) when new work arrives or every URGENT_RECHECK s.
                 waits.append(self._slot_freed.wait())
                 if self._free_reserved() > 0:
-                    waits.append(self.store.wait_for_work(URGENT_RECHECK))
+                    waits.append(self._wait_for_work(URGENT_RECHECK))
             await _wait_any(*waits)
             self._poke_due_timer()  # what woke us may have been a job due sooner
 
+    async def _wait_for_work(self, max_wait: float) -> None:
+        await self.store.wait_for_work(max_wait)
+        self._turns.woken(time.monotonic())  # new work or a poll: look at every queue
+
     async def _claim_round(self) -> int:
         claimed = 0
-        count = len(self.queues)
-        start, self._queue_turn = self._queue_turn, (self._queue_turn + 1) % count
-        for i in range(count):
-            queue = self.queues[(start + i) % count]
+        for queue in self._turns.order(time.monotonic()):
             free = self._free_normal()
             urgent = free <= 0
             limit = min(self.settings.batch_size, free if not urgent else self._free_reserved())
@@ -207,6 +212,7 @@ class Worker:
                 urgent_only=urgent,
             )
             self.observer.claimed(queue, len(jobs), time.perf_counter() - began)
+            self._turns.claimed(queue, limit, len(jobs), time.monotonic(), urgent)
             for job in jobs:
                 self._start(job, urgent)
             claimed += len(jobs)
