@@ -514,10 +514,16 @@ class SqlAccountStore:
         return len(await self._rows("prune_audit", before=before))
 
     async def signing_keys(self) -> list[tuple[str, str, datetime]]:
-        """The token signing keys ``(kid, secret, created_at)``, newest first."""
+        """The token signing keys ``(kid, secret, created_at)``, newest first. A key
+        whose secret does not open with this server's key is left out (and logged once):
+        the tokens it signed are refused, and their holders sign in again."""
         found = await self._rows("list_signing_keys")
         box = required_box(self._box, self)
-        return [(r["kid"], box.open(r["secret"]), self._time(r["created_at"])) for r in found]
+        return [
+            (r["kid"], secret, self._time(r["created_at"]))
+            for r in found
+            if (secret := box.open_or_report(r["secret"], f"signing key {r['kid']}")) is not None
+        ]
 
     async def check_key(self, now: datetime, *, take_over: bool = False) -> None:
         """Make sure this store's box holds the key that seals the database's secrets;

@@ -3,17 +3,14 @@ queries of one portable ``.sql`` file, run through the store's ``run_sql``."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any, ClassVar
 
 from conveyor.domain.errors import NotFound
 from conveyor.store.protocol import Store
 from conveyor.store.queries import load_portable
-from conveyor.store.sealing import SecretBox, UnreadableSecret, required_box, seal_secrets
+from conveyor.store.sealing import SecretBox, required_box, seal_secrets
 
 Row = dict[str, Any]
-
-log = logging.getLogger("conveyor.store")
 
 
 class PortableStore:
@@ -25,7 +22,6 @@ class PortableStore:
         self.store = store
         self._box = box
         self._sql = load_portable(self.sql_file, store.dialect)
-        self._unreadable: set[str] = set()
 
     @property
     def box(self) -> SecretBox:
@@ -33,17 +29,8 @@ class PortableStore:
         return required_box(self._box, self)
 
     def _opened(self, stored: str | None, what: str) -> str | None:
-        """The plaintext of a stored secret; ``None`` for none, or for one that does not
-        open with this key (logged once per ``what``: a read must not fail on it)."""
-        if stored is None:
-            return None
-        try:
-            return self.box.open(stored)
-        except UnreadableSecret:
-            if what not in self._unreadable:
-                self._unreadable.add(what)
-                log.error("%s: its secret does not open with this server's key", what)
-            return None
+        """:meth:`SecretBox.open_or_report` with this store's box."""
+        return self.box.open_or_report(stored, what)
 
     async def _seal_secrets(self, *columns: str) -> int:
         """:func:`~conveyor.store.sealing.seal_secrets` for ``columns``, whose queries

@@ -72,6 +72,7 @@ class SecretBox:
     def __init__(self, secret_key: str, previous_keys: Sequence[str] = ()) -> None:
         self._current = _fernet(secret_key)
         self._any = MultiFernet([self._current, *map(_fernet, previous_keys)])
+        self._reported: set[str] = set()
 
     def seal(self, plaintext: str) -> str:
         """``plaintext`` encrypted and authenticated, as stored."""
@@ -86,6 +87,19 @@ class SecretBox:
             return self._any.decrypt(stored.removeprefix(SEALED_PREFIX)).decode("utf-8")
         except InvalidToken:
             raise UnreadableSecret() from None
+
+    def open_or_report(self, stored: str | None, what: str) -> str | None:
+        """:meth:`open` for a read that must not fail on one row: ``None`` for none, or
+        for a secret that does not open (logged once per ``what``, never the secret)."""
+        if stored is None:
+            return None
+        try:
+            return self.open(stored)
+        except UnreadableSecret:
+            if what not in self._reported:
+                self._reported.add(what)
+                log.error("%s: its secret does not open with this server's key", what)
+            return None
 
     def open_optional(self, stored: str | None) -> str | None:
         """:meth:`open`, passing ``None`` through."""
