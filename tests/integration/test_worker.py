@@ -235,6 +235,8 @@ async def _run_until(worker: Worker, done: Callable[[], bool], max_seconds: floa
         async with asyncio.timeout(max_seconds):
             while not done() and not running.done():
                 await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"the worker was not there after {max_seconds} s") from None
     finally:
         stop.set()
         await running
@@ -308,6 +310,20 @@ async def test_a_wake_up_makes_an_idle_worker_look_at_every_queue(store: Store) 
     await _run_until(worker, lambda: ran == ["second"], max_seconds=10)
     await later
     assert ran == ["second"]
+
+
+async def test_a_capped_queue_goes_on_as_soon_as_its_finished_jobs_are_written(
+    store: Store,
+) -> None:
+    ran: list[int] = []
+    await store.enqueue([new_job("mark", {"n": n}) for n in range(10)])
+    await store.limit_queue("default", "default", 1)
+    # Polling only every 10 s: each next job must start because the worker wrote the
+    # last one's result (freeing the queue's only place), not because a poll came.
+    settings = WorkerSettings(concurrency=4, poll_seconds=10.0, heartbeat_seconds=10.0)
+    worker = Worker(store, registry_with(mark=lambda n: ran.append(n)), settings)
+    await _run_until(worker, lambda: len(ran) == 10, max_seconds=8)
+    assert sorted(ran) == list(range(10))
 
 
 async def test_graceful_shutdown_finishes_quick_jobs_and_releases_slow_ones(store: Store) -> None:

@@ -52,6 +52,11 @@ class QueueTurns:
         elif not urgent or queue in self._drained:
             self._drained[queue] = now
 
+    def freed(self, queue: str) -> None:
+        """Jobs of ``queue`` finished and were written: if the queue has a concurrency
+        limit, it has room again, so it takes its turn as a queue with jobs."""
+        self._drained.pop(queue, None)
+
     def woken(self, now: float) -> None:
         """New work may have arrived anywhere: every drained queue is due again."""
         self._woken = now

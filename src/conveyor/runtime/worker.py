@@ -98,6 +98,8 @@ class Worker:
         self._busy = {False: 0, True: 0}  # running jobs by kind of slot (urgent or not)
         self._updates: list[Update] = []
         self._finishes: list[Finish] = []
+        self._finished_queues: set[str] = set()  # of the finishes not written yet
+        self._queue_freed = asyncio.Event()  # results written: a capped queue has room
         self._flush_needed = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._due_changed = asyncio.Event()
@@ -164,6 +166,7 @@ class Worker:
         while not stop.is_set():
             # Cleared before claiming, so a job that ends during the claim still wakes us.
             self._slot_freed.clear()
+            self._queue_freed.clear()
             try:
                 claimed = await self._claim_round()
             except ConveyorError as exc:
@@ -172,15 +175,11 @@ class Worker:
                 continue
             if claimed or self._slot_freed.is_set():
                 self._poke_due_timer(busy=True)
-                if self._free_normal() <= 0:
-                    # Let the jobs just started take a step first: quick ones free their
-                    # slots, and the next claim fills them instead of looking for urgent
-                    # jobs only (one round trip for nothing, most of the time).
-                    await asyncio.sleep(0)
                 continue
             waits: list[Awaitable[object]] = [stop.wait()]
             if self._free_normal() > 0:
                 waits.append(self._wait_for_work(self.settings.poll_seconds))
+                waits.append(self._queue_freed.wait())
             else:
                 # Normal slots full: wake when one frees, and look for urgent jobs
                 # (reserved slots) when new work arrives or every URGENT_RECHECK s.
@@ -215,6 +214,11 @@ class Worker:
             self._turns.claimed(queue, limit, len(jobs), time.monotonic(), urgent)
             for job in jobs:
                 self._start(job, urgent)
+            if jobs:
+                # Let the jobs just started take their first step before anything else
+                # is sent: a job starts at once, and quick ones free their slots, so the
+                # next claim fills them instead of looking for urgent jobs only.
+                await asyncio.sleep(0)
             claimed += len(jobs)
         return claimed
 
@@ -244,6 +248,7 @@ class Worker:
                 now=self.store.clock(),
             )
             self._finishes.append(finish)
+            self._finished_queues.add(job.queue)
             self._flush_needed.set()
             self.processed += 1
             self.observer.ran(job.task, finish.outcome, time.perf_counter() - began)
@@ -334,13 +339,21 @@ class Worker:
     async def _flush(self) -> None:
         updates, self._updates = self._updates, []
         finishes, self._finishes = self._finishes, []
+        queues, self._finished_queues = self._finished_queues, set()
         try:
             await self._write_updates(updates)
             accepted = await self.store.finish(finishes)
         except BaseException:
             self._updates[:0] = updates
             self._finishes[:0] = finishes
+            self._finished_queues |= queues
             raise
+        if queues:
+            # The jobs written no longer count against their queue's concurrency
+            # limit: look at those queues again, even drained (they may be capped).
+            for queue in queues:
+                self._turns.freed(queue)
+            self._queue_freed.set()
         if any(item.run_at is not None for item in finishes):
             self._due_changed.set()  # a retry or snooze: its due time may be the earliest
         for item, ok in zip(finishes, accepted, strict=True):
