@@ -295,10 +295,49 @@ async def test_a_drained_queue_is_looked_at_again_while_another_keeps_the_worker
     assert order.index("other") < 1800
 
 
+async def test_a_queue_is_not_starved_while_long_jobs_of_another_fill_the_slots(
+    store: Store,
+) -> None:
+    order: list[str] = []
+
+    async def long(n: int) -> None:
+        order.append(f"long{n}")
+        await asyncio.sleep(0.3)
+
+    async def other() -> None:
+        order.append("other")
+
+    settings = WorkerSettings(
+        queues=("default", "other"),
+        concurrency=2,
+        reserved=1,
+        poll_seconds=10.0,
+        drained_recheck_seconds=0.2,
+    )
+    counter = ClaimCounter()
+    worker = Worker(store, registry_with(long=long, other=other), settings, counter)
+
+    async def feed() -> None:
+        while not (counter.claims["default"] and counter.claims["other"]):
+            await asyncio.sleep(0.01)  # both found empty: both drained
+        await store.enqueue([new_job("long", {"n": n}) for n in range(8)])
+        while len(order) < 2:
+            await asyncio.sleep(0.01)  # every normal slot busy for 0.3 s
+        await enqueue(store, "other", queue="other")
+
+    feeder = asyncio.create_task(feed())
+    await _run_until(worker, lambda: len(order) == 9, max_seconds=20)
+    await feeder
+    # Its looks while the slots were full could only be urgent-only claims; they did
+    # not keep it out of the next free slot: it ran before the 8 long jobs were through.
+    assert order.index("other") <= 5, order
+
+
 async def test_a_wake_up_makes_an_idle_worker_look_at_every_queue(store: Store) -> None:
     ran: list[str] = []
+    # no poll for 10 s and no recheck: only the wake-up of the enqueue can start it
     settings = WorkerSettings(
-        queues=("first", "second"), poll_seconds=0.05, drained_recheck_seconds=60.0
+        queues=("first", "second"), poll_seconds=10.0, drained_recheck_seconds=60.0
     )
     worker = Worker(store, registry_with(mark=lambda name: ran.append(name)), settings)
 

@@ -29,6 +29,7 @@ class QueueTurns:
     _turn: int = 0
     _drained: dict[str, float] = field(default_factory=dict)
     _last_gave: dict[str, float] = field(default_factory=dict)
+    _freed: dict[str, float] = field(default_factory=dict)
     _woken: float = -math.inf
 
     def order(self, now: float) -> list[str]:
@@ -41,21 +42,26 @@ class QueueTurns:
         due.sort(key=lambda q: self._last_gave.get(q, -math.inf), reverse=True)
         return due + with_jobs
 
-    def claimed(self, queue: str, asked: int, got: int, now: float, urgent: bool) -> None:
-        """Record a claim of ``asked`` jobs that returned ``got``. A short urgent-only
-        claim says nothing of the queue's other jobs: it drains nothing, but counts as
-        the next look at a queue already drained."""
+    def claimed(
+        self, queue: str, asked: int, got: int, sent: float, now: float, urgent: bool
+    ) -> None:
+        """Record a claim of ``asked`` jobs, sent at ``sent``, that returned ``got``.
+
+        A short urgent-only claim says nothing of the queue's other jobs, and a short
+        claim sent before the queue was :meth:`freed` may have counted jobs that had
+        finished meanwhile: neither drains the queue."""
         if got:
             self._last_gave[queue] = now
         if got >= asked:
             self._drained.pop(queue, None)
-        elif not urgent or queue in self._drained:
+        elif not urgent and self._freed.get(queue, -math.inf) < sent:
             self._drained[queue] = now
 
-    def freed(self, queue: str) -> None:
+    def freed(self, queue: str, now: float) -> None:
         """Jobs of ``queue`` finished and were written: if the queue has a concurrency
         limit, it has room again, so it takes its turn as a queue with jobs."""
         self._drained.pop(queue, None)
+        self._freed[queue] = now
 
     def woken(self, now: float) -> None:
         """New work may have arrived anywhere: every drained queue is due again."""

@@ -60,7 +60,7 @@ class WorkerSettings:
     poll_seconds: float = 0.5
     drained_recheck_seconds: float = 0.05
     """While other queues keep the worker busy, how often it looks again at a queue that
-    came back short (a wake-up from the store makes it look at once)."""
+    came back short (an idle worker looks again on a wake-up from the store or a poll)."""
     shutdown_grace: float = 30.0
     artifact_dir: Path = field(default_factory=lambda: Path("conveyor-data") / "artifacts")
 
@@ -201,7 +201,7 @@ class Worker:
             limit = min(self.settings.batch_size, free if not urgent else self._free_reserved())
             if limit <= 0:
                 break
-            began = time.perf_counter()
+            sent = time.monotonic()
             jobs = await self.store.claim(
                 self.settings.tenant_id,
                 queue,
@@ -210,14 +210,15 @@ class Worker:
                 self.settings.lease_seconds,
                 urgent_only=urgent,
             )
-            self.observer.claimed(queue, len(jobs), time.perf_counter() - began)
-            self._turns.claimed(queue, limit, len(jobs), time.monotonic(), urgent)
+            answered = time.monotonic()
+            self.observer.claimed(queue, len(jobs), answered - sent)
+            self._turns.claimed(queue, limit, len(jobs), sent, answered, urgent)
             for job in jobs:
                 self._start(job, urgent)
             if jobs:
                 # Let the jobs just started take their first step before anything else
-                # is sent: a job starts at once, and quick ones free their slots, so the
-                # next claim fills them instead of looking for urgent jobs only.
+                # is sent: each starts at once, and an async job that never waits even
+                # frees its slot, which the next claim can then fill.
                 await asyncio.sleep(0)
             claimed += len(jobs)
         return claimed
@@ -351,8 +352,9 @@ class Worker:
         if queues:
             # The jobs written no longer count against their queue's concurrency
             # limit: look at those queues again, even drained (they may be capped).
+            written = time.monotonic()
             for queue in queues:
-                self._turns.freed(queue)
+                self._turns.freed(queue, written)
             self._queue_freed.set()
         if any(item.run_at is not None for item in finishes):
             self._due_changed.set()  # a retry or snooze: its due time may be the earliest
