@@ -31,7 +31,7 @@ from conveyor.domain.retry import Backoff
 from conveyor.store import accounts_for
 from conveyor.store.accounts_protocol import AccountStore
 from conveyor.store.protocol import Store, WorkerInfo
-from conveyor.store.sealing import SecretBox, WrongSecretKey, is_sealed
+from conveyor.store.sealing import SecretBox, UnreadableSigningKeys, WrongSecretKey, is_sealed
 from tests.contract.conftest import BOX, FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -500,8 +500,21 @@ async def test_signing_keys_are_kept_sealed_and_plain_ones_get_sealed(
         "secret-0",
         "secret-1",
     ]
-    # a key that does not open is left out (its tokens are refused), never a failure
-    assert await accounts_for(store, SecretBox("another node's key")).signing_keys() == []
+    with pytest.raises(UnreadableSigningKeys, match="none of the 2 token signing keys"):
+        await accounts_for(store, SecretBox("another node's key")).signing_keys()
+
+
+async def test_a_signing_key_that_does_not_open_is_left_out(
+    store: Store, accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.add_signing_key("kid-1", "secret-1", clock())
+    await accounts_for(store, SecretBox("another node's key")).add_signing_key(
+        "kid-2", "secret-2", clock.advance(60)
+    )
+    # the newest does not open: left out (its tokens are refused), never a failure
+    assert [(kid, secret) for kid, secret, _ in await accounts.signing_keys()] == [
+        ("kid-1", "secret-1")
+    ]
 
 
 async def test_the_first_key_to_check_is_the_only_one_that_passes(

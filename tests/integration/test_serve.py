@@ -3,6 +3,7 @@ a job created and run by the embedded demo worker."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
@@ -13,6 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from conveyor.domain.jobs import utcnow
+from conveyor.settings import Settings
+from conveyor.store import accounts_for, store_from_url
+from conveyor.store.sealing import SecretBox
 
 pytestmark = pytest.mark.slow
 
@@ -151,4 +157,39 @@ def test_serve_refuses_a_key_that_did_not_seal_the_database_with_one_line(
     refused = conveyor("another key, also long enough", "serve", "--port", str(_free_port()))
     assert refused.returncode == 2
     assert "sealed with another key" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_serve_refuses_signing_keys_that_no_longer_open_with_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
+    env["CONVEYOR_DATA_DIR"] = str(tmp_path / "data")
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+
+    def conveyor(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "conveyor"), "--database-url", url, *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=30,
+        )
+
+    assert conveyor("db", "upgrade").returncode == 0
+
+    async def plant_a_key_sealed_elsewhere() -> None:
+        store = store_from_url(url)
+        await store.open()
+        try:
+            box = Settings(data_dir=tmp_path / "data").secret_box()
+            await accounts_for(store, box).check_key(utcnow())
+            lost = accounts_for(store, SecretBox("a key nobody holds any more"))
+            await lost.add_signing_key("old", "its secret", utcnow())
+        finally:
+            await store.close()
+
+    asyncio.run(plant_a_key_sealed_elsewhere())
+    refused = conveyor("serve", "--port", str(_free_port()))
+    assert refused.returncode == 2
+    assert "none of the 1 token signing keys" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1

@@ -135,8 +135,9 @@ class _Uvicorn(uvicorn.Server):
 
 
 async def _prepare(settings: Settings, migrate: bool) -> None:
-    """Migrate (or refuse a missing or old schema) and check the secret key, each with
-    one clear line on failure (not a traceback from inside uvicorn)."""
+    """Migrate (or refuse a missing or old schema), check the secret key and that the
+    stored token signing keys open, each with one clear line on failure (not a
+    traceback from inside uvicorn)."""
     store = store_from_url(
         settings.database_url, sqlite_synchronous=settings.sqlite_synchronous, create=migrate
     )
@@ -148,7 +149,10 @@ async def _prepare(settings: Settings, migrate: bool) -> None:
                 console.print(f"database ready (migrations {applied} applied)")
         else:
             await store.check_schema()
-        await accounts_for(store, settings.secret_box()).check_key(utcnow())
+        accounts = accounts_for(store, settings.secret_box())
+        await accounts.check_key(utcnow())
+        if settings.secret_key is None:  # else tokens are signed with that key
+            await accounts.signing_keys()  # one line if none opens
     finally:
         await store.close()
 

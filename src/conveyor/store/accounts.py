@@ -37,6 +37,7 @@ from conveyor.store.sealing import (
     KEY_CHECK,
     SecretBox,
     UnreadableSecret,
+    UnreadableSigningKeys,
     WrongSecretKey,
     required_box,
     seal_secrets,
@@ -516,14 +517,21 @@ class SqlAccountStore:
     async def signing_keys(self) -> list[tuple[str, str, datetime]]:
         """The token signing keys ``(kid, secret, created_at)``, newest first. A key
         whose secret does not open with this server's key is left out (and logged once):
-        the tokens it signed are refused, and their holders sign in again."""
-        found = await self._rows("list_signing_keys")
+        the tokens it signed are refused, and their holders sign in again. When keys
+        are stored but none opens, ``UnreadableSigningKeys``: a new key made then would
+        not be the one the other nodes sign with."""
         box = required_box(self._box, self)
-        return [
-            (r["kid"], secret, self._time(r["created_at"]))
-            for r in found
-            if (secret := box.open_or_report(r["secret"], f"signing key {r['kid']}")) is not None
-        ]
+        keys, unreadable = [], []
+        for row in await self._rows("list_signing_keys"):
+            try:
+                keys.append((row["kid"], box.open(row["secret"]), self._time(row["created_at"])))
+            except UnreadableSecret:
+                unreadable.append(row["kid"])
+        if unreadable and not keys:
+            raise UnreadableSigningKeys(len(unreadable))
+        for kid in unreadable:
+            box.report_unreadable(f"signing key {kid}")
+        return keys
 
     async def check_key(self, now: datetime, *, take_over: bool = False) -> None:
         """Make sure this store's box holds the key that seals the database's secrets;

@@ -47,6 +47,18 @@ class WrongSecretKey(ConveyorError):
         )
 
 
+class UnreadableSigningKeys(ConveyorError):
+    """Token signing keys are stored, but none opens with this server's key."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(
+            f"none of the {count} token signing keys in the database opens with this "
+            "server's key: give the key that sealed them as CONVEYOR_PREVIOUS_SECRET_KEY, "
+            "or delete the rows of signing_keys to make a new one (every token signed "
+            "before is then refused)"
+        )
+
+
 class NoSecretKey(ConveyorError):
     """No key was given and none was made yet."""
 
@@ -96,10 +108,14 @@ class SecretBox:
         try:
             return self.open(stored)
         except UnreadableSecret:
-            if what not in self._reported:
-                self._reported.add(what)
-                log.error("%s: its secret does not open with this server's key", what)
+            self.report_unreadable(what)
             return None
+
+    def report_unreadable(self, what: str) -> None:
+        """Log, once per ``what``, that its secret does not open (never the secret)."""
+        if what not in self._reported:
+            self._reported.add(what)
+            log.error("%s: its secret does not open with this server's key", what)
 
     def open_optional(self, stored: str | None) -> str | None:
         """:meth:`open`, passing ``None`` through."""
