@@ -18,19 +18,24 @@ from conveyor.runtime.registry import TaskRegistry
 from conveyor.runtime.worker import Worker, WorkerSettings
 from conveyor.store.protocol import Store
 
-_BUSY = (JobState.AVAILABLE, JobState.RUNNING)
+_BUSY = {JobState.AVAILABLE, JobState.RUNNING}
+_WAITING = {JobState.SCHEDULED, JobState.RETRYABLE}
 SOON = timedelta(seconds=1)
 """A job due within this is work still to do (a retry after a short backoff)."""
 
 
 async def _idle(store: Store, tenant_id: str) -> bool:
     counts = await store.count_jobs(tenant_id)
-    if any(n for (_, state), n in counts.items() if state in _BUSY):
+    states = {state for (_, state), n in counts.items() if n}
+    if states & _BUSY:
         return False
-    due = await store.next_due_at()
+    if not states & _WAITING:
+        return True
     # A retry due in a few milliseconds is not "nothing left to do": stopping then
-    # would leave it half-way (promoted, never run).
-    return due is None or due > store.clock() + SOON
+    # would leave it half-way (promoted, never run). No due time at all means what
+    # was waiting has been promoted since the counts were read: look again.
+    due = await store.next_due_at()
+    return due is not None and due > store.clock() + SOON
 
 
 async def drain(
