@@ -255,6 +255,24 @@ async def test_an_event_that_took_its_id_early_but_committed_late_is_not_skipped
         await late.close()
 
 
+async def test_the_event_horizon_stays_behind_a_transaction_still_open(
+    pg: str, stores: tuple[PostgresStore, PostgresStore]
+) -> None:
+    store = stores[0]
+    early, late = await _connect(pg), await _connect(pg)
+    try:
+        async with early.transaction():
+            await _insert_event(early, "early")
+            async with late.transaction():
+                await _insert_event(late, "late")
+            horizon = await store.event_horizon()  # "late" committed, "early" still open
+        events = await store.list_events(None, horizon)
+        assert [e.type for e in events] == ["early", "late"]
+    finally:
+        await early.close()
+        await late.close()
+
+
 async def test_an_event_of_an_older_transaction_that_took_a_later_id_is_not_skipped(
     pg: str, stores: tuple[PostgresStore, PostgresStore]
 ) -> None:

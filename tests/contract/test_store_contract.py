@@ -1053,6 +1053,21 @@ async def test_list_events_pages_with_a_cursor_and_a_limit(store: Store, enqueue
     assert await store.list_events(None, 0, 100) == everything
 
 
+async def test_the_event_horizon_is_a_cursor_for_what_commits_from_now_on(
+    store: Store, enqueue: Enqueue
+) -> None:
+    assert await store.event_horizon() == 0
+    for _ in range(3):
+        await enqueue()
+    horizon = await store.event_horizon()
+    assert horizon == (await store.list_events(None, 0, 100))[-1].id
+    assert await store.list_events(None, horizon) == []
+    job = await enqueue()
+    assert [(e.type, e.job_id) for e in await store.list_events(None, horizon)] == [
+        ("job.enqueued", job.id)
+    ]
+
+
 async def test_committed_events_are_listed_while_another_database_has_a_transaction_open(
     store: Store, database_url: str, enqueue: Enqueue
 ) -> None:

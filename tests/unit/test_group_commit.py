@@ -57,3 +57,62 @@ async def test_a_failing_caller_fails_alone() -> None:
     with pytest.raises(ValueError, match="negative"):
         await bad
     assert writer.calls[-2:] == [[2], [-3]]
+
+
+class CountingWriter(Writer):
+    """A :class:`Writer` that remembers how many writes ran at once, at most."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.most_running = 0
+
+    async def write(self, items: list[int]) -> list[int]:
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            return await super().write(items)
+        finally:
+            self.running -= 1
+
+
+async def test_with_two_writers_a_second_call_does_not_wait_for_the_first_commit() -> None:
+    writer = CountingWriter()
+    group = GroupCommit(writer.write, writers=2)
+    first = asyncio.ensure_future(group.submit([1]))
+    await asyncio.sleep(0.001)  # its write is under way
+    second = asyncio.ensure_future(group.submit([2]))
+    await asyncio.sleep(0.001)
+    assert writer.running == 2
+    later = [asyncio.ensure_future(group.submit([n])) for n in range(3, 6)]
+    assert [await first, await second] == [[2], [4]]
+    assert [await f for f in later] == [[6], [8], [10]]
+    # the three that came while both writers were busy share one write
+    assert writer.calls == [[1], [2], [3, 4, 5]]
+
+
+async def test_never_more_writes_run_at_once_than_writers() -> None:
+    writer = CountingWriter()
+    group = GroupCommit(writer.write, writers=3)
+
+    async def caller(n: int) -> list[int]:
+        await asyncio.sleep(0.002 * (n % 7))
+        return await group.submit([n])
+
+    assert await asyncio.gather(*(caller(n) for n in range(60))) == [[2 * n] for n in range(60)]
+    assert writer.most_running == 3
+    assert sorted(item for call in writer.calls for item in call) == list(range(60))
+
+
+async def test_a_call_made_as_the_writer_finishes_is_written() -> None:
+    # The caller wakes before the finished writer's task is done: it must not count
+    # that writer as busy and wait for it.
+    group = GroupCommit(Writer().write)
+    assert await group.submit([1]) == [2]
+    async with asyncio.timeout(2):  # in this task: wait_for would start a new one
+        assert await group.submit([2]) == [4]
+
+
+def test_a_group_commit_needs_a_writer() -> None:
+    with pytest.raises(ValueError, match="at least one writer"):
+        GroupCommit(Writer().write, writers=0)

@@ -22,22 +22,29 @@ class EventPoller(Loop):
 
     async def catch_up(self) -> None:
         """Move the cursor past every event committed so far, publishing nothing."""
-        await self._read_new(publish=False)
+        self.cursor = await self.store.event_horizon()
 
     async def run_once(self) -> int:
-        """Read every event committed since the cursor and publish each."""
-        return await self._read_new(publish=True)
+        """Read every event committed since the cursor and publish each. With nobody
+        subscribed there is no one to publish to: the cursor only moves to the horizon."""
+        if not self.fanout.subscribers:
+            horizon = await self.store.event_horizon()
+            # A client that subscribed meanwhile may be owed events below the horizon.
+            if not self.fanout.subscribers:
+                self.cursor = horizon
+                return 0
+        return await self._read_new()
 
     async def stop(self) -> None:
         """Stop polling and end every subscription, so streams finish."""
         await super().stop()
         self.fanout.end_all(EndReason.SHUTDOWN)
 
-    async def _read_new(self, publish: bool) -> int:
+    async def _read_new(self) -> int:
         handled = 0
         while True:
             events = await self.store.list_events(None, self.cursor, PAGE)
-            for event in events if publish else ():
+            for event in events:
                 self.fanout.publish(event)
             if events:
                 self.cursor = events[-1].id

@@ -5,6 +5,10 @@ fsyncs on SQLite, fifty ``pg_notify`` locks on PostgreSQL). Calls that arrive wh
 a transaction is being written wait for the next one, which takes them all. An
 idle store writes at once, so a lone call waits for nothing. Every caller is
 answered only after the transaction holding its jobs committed.
+
+A database that commits several transactions at once (PostgreSQL) may take more than
+one writer: while one group waits for its commit, the next is already being sent,
+so the server's work and the database's overlap instead of taking turns.
 """
 
 from __future__ import annotations
@@ -19,19 +23,25 @@ Result = TypeVar("Result")
 
 class GroupCommit(Generic[Item, Result]):
     """Merges concurrent calls of ``write(items) -> results`` (one result per item,
-    in order) into as few calls as the writer's speed allows."""
+    in order) into as few calls as the writer's speed allows, with at most ``writers``
+    calls of ``write`` running at once."""
 
-    def __init__(self, write: Callable[[list[Item]], Awaitable[list[Result]]]) -> None:
+    def __init__(
+        self, write: Callable[[list[Item]], Awaitable[list[Result]]], writers: int = 1
+    ) -> None:
+        if writers < 1:
+            raise ValueError("a group commit needs at least one writer")
         self._write = write
+        self._most_writers = writers
         self._pending: list[tuple[Sequence[Item], asyncio.Future[list[Result]]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
 
     async def submit(self, items: Sequence[Item]) -> list[Result]:
         """Write ``items`` (with whatever else is waiting) and return their results."""
         future: asyncio.Future[list[Result]] = asyncio.get_running_loop().create_future()
         self._pending.append((items, future))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_all())
+        if len(self._writers) < self._most_writers:
+            self._writers.add(asyncio.create_task(self._write_all()))
         return await future
 
     async def _write_all(self) -> None:
@@ -40,7 +50,11 @@ class GroupCommit(Generic[Item, Result]):
                 group, self._pending = self._pending, []
                 await self._write_group(group)
         finally:
-            self._writer = None
+            # At once, not in a done callback: a call that arrives before the callback
+            # ran would count this writer as busy and wait for nobody.
+            writer = asyncio.current_task()
+            if writer is not None:
+                self._writers.discard(writer)
 
     async def _write_group(
         self, group: list[tuple[Sequence[Item], asyncio.Future[list[Result]]]]

@@ -159,6 +159,10 @@ class Store(Protocol):
     ) -> list[Event]:
         """Committed events after a cursor, in order; never skips a late commit."""
 
+    async def event_horizon(self) -> int:
+        """A cursor for "from now on": ``list_events(None, cursor)`` returns only
+        events that commit later (or that were still open); 0 when there are none."""
+
     async def register_worker(self, worker: WorkerInfo) -> None:
         """Record (or refresh) a worker's presence."""
 

@@ -389,28 +389,23 @@ GROUP BY queue, state
 -- Ids are taken at insert but become visible at commit, so a reader walking ids
 -- could pass an event whose transaction commits late, and skip it for ever. Events
 -- are read in (transaction id, id) order instead (index events_by_xid), and only
--- from transactions older than every one still open in this database: whatever
--- commits later sorts after the cursor. Transactions that do not overlap come out
--- in plain id order. Transaction ids are shared by the whole server, so an open
--- transaction is ignored only when pg_stat_activity shows it in another database
--- (a role that may not see other roles' sessions just waits for them). A cursor
--- that no longer exists (pruned) falls back to plain ids.
+-- from transactions below the horizon (migration 0014): whatever commits later
+-- sorts after the cursor. Transactions that do not overlap come out in plain id
+-- order. A cursor that no longer exists (pruned) falls back to plain ids.
 SELECT * FROM events
 WHERE (xid, id) > (coalesce((SELECT xid FROM events WHERE id = %(after_id)s), '0'::xid8),
                    %(after_id)s)
-  AND xid < (
-      SELECT coalesce(min(open), pg_snapshot_xmax(pg_current_snapshot()))
-      FROM pg_snapshot_xip(pg_current_snapshot()) AS open
-      WHERE mod(open::text::numeric, 4294967296) NOT IN (
-          SELECT backend_xid::text::numeric FROM pg_stat_activity
-          WHERE backend_xid IS NOT NULL
-            AND datid <> (SELECT oid FROM pg_database WHERE datname = current_database())
-      )
-  )
+  AND xid < (SELECT conveyor_event_horizon())
   AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s::text)
   AND (id > %(after_id)s OR EXISTS (SELECT 1 FROM events WHERE id = %(after_id)s))
 ORDER BY xid, id
 LIMIT %(limit)s
+
+-- name: event_horizon
+-- The last event below the horizon in list_events order: a cursor after which
+-- list_events returns only what commits from now on (and what is still open).
+SELECT coalesce((SELECT id FROM events WHERE xid < (SELECT conveyor_event_horizon())
+                 ORDER BY xid DESC, id DESC LIMIT 1), 0) AS id
 
 -- name: upsert_worker
 INSERT INTO workers (id, tenant_id, hostname, pid, queues, concurrency, started_at, last_seen_at)

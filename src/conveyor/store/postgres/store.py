@@ -107,7 +107,7 @@ class PostgresStore:
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._capped: dict[tuple[str, str], tuple[bool, float]] = {}
         self._wakeup = asyncio.Event()
-        self._enqueues: GroupCommit[NewJob, Job] = GroupCommit(self._enqueue_group)
+        self._enqueues: GroupCommit[NewJob, Job] = GroupCommit(self._enqueue_group, writers=2)
         self._listening = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
 
@@ -669,6 +669,12 @@ class PostgresStore:
             "list_events", {"tenant_id": tenant_id, "after_id": after_id, "limit": limit}
         )
         return [rows.event_from_row(r, from_db) for r in found]
+
+    async def event_horizon(self) -> int:
+        """The last event, in ``list_events`` order, of the transactions older than
+        every one still open."""
+        [row] = await self._fetch("event_horizon", {})
+        return int(row["id"])
 
     async def register_worker(self, worker: WorkerInfo) -> None:
         """Record (or refresh) a worker's presence."""

@@ -194,6 +194,10 @@ WHERE id > :after_id AND (:tenant_id IS NULL OR tenant_id = :tenant_id)
 ORDER BY id
 LIMIT :limit
 
+-- name: event_horizon
+-- One writer at a time: ids are given out in commit order.
+SELECT coalesce(max(id), 0) AS id FROM events
+
 -- name: upsert_worker
 INSERT INTO workers (id, tenant_id, hostname, pid, queues, concurrency, started_at, last_seen_at)
 VALUES (:id, :tenant_id, :hostname, :pid, :queues, :concurrency, :started_at, :now)

@@ -725,6 +725,11 @@ class SQLiteStore:
         )
         return [rows.event_from_row(r, from_db) for r in found]
 
+    async def event_horizon(self) -> int:
+        """The newest event's id (SQLite commits in id order)."""
+        [row] = await self._run(self._select, "event_horizon", {})
+        return int(row["id"])
+
     def _upsert_worker(self, worker: WorkerInfo) -> None:
         with self._write() as conn:
             conn.execute(
