@@ -149,6 +149,35 @@ async def test_enqueue_of_a_batch_inserts_every_job_in_order_with_one_event_each
     assert [(e.type, e.job_id) for e in events] == [("job.enqueued", i) for i in ids]
 
 
+async def test_a_batch_with_a_known_message_id_writes_events_for_its_new_jobs_only(
+    store: Store, clock: FakeClock
+) -> None:
+    [known] = await store.enqueue([new_job("report.build", message_id="a", now=clock())])
+    later = clock() + timedelta(hours=1)
+    batch = [
+        new_job("mail.send", queue="mail", message_id="b", now=clock()),
+        new_job("report.build", message_id="a", now=clock()),
+        new_job("report.build", run_at=later, now=clock()),
+    ]
+    first, again, scheduled = await store.enqueue(batch)
+    assert again.id == known.id
+    events = await store.list_events(TENANT, 0, 1000)
+    assert [(e.job_id, e.type, e.tenant_id, e.data) for e in events[1:]] == [
+        (
+            first.id,
+            "job.enqueued",
+            TENANT,
+            {"task": "mail.send", "queue": "mail", "state": "available"},
+        ),
+        (
+            scheduled.id,
+            "job.enqueued",
+            TENANT,
+            {"task": "report.build", "queue": "default", "state": "scheduled"},
+        ),
+    ]
+
+
 async def test_enqueue_of_a_batch_that_fails_in_the_store_writes_nothing(
     store: Store, clock: FakeClock
 ) -> None:

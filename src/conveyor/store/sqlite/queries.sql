@@ -19,6 +19,15 @@ ORDER BY key
 ON CONFLICT (tenant_id, message_id) WHERE message_id IS NOT NULL DO NOTHING
 RETURNING id
 
+-- name: insert_enqueued_events
+-- One event for each job insert_job just added, in id order. SQLite has one writer,
+-- so the ids from :low to :high are all of this batch and only of it.
+INSERT INTO events (tenant_id, job_id, type, data, created_at)
+SELECT tenant_id, id, :type, json_object('task', task, 'queue', queue, 'state', state), :now
+FROM jobs
+WHERE id BETWEEN :low AND :high
+ORDER BY id
+
 -- name: job_by_message_id
 SELECT * FROM jobs WHERE tenant_id = :tenant_id AND message_id = :message_id
 

@@ -248,9 +248,16 @@ class SQLiteStore:
                 ]
             else:
                 new = self._with_known(conn, jobs, states, ids, now_dt)
-            by_id = {job.id: job for job in new}
-            events = [_enqueued_event(by_id[i], now) for i in ids]
-            conn.executemany(self._q("insert_event"), events)
+            if ids:
+                conn.execute(
+                    self._q("insert_enqueued_events"),
+                    {
+                        "type": str(EventType.JOB_ENQUEUED),
+                        "low": ids[0],
+                        "high": ids[-1],
+                        "now": now,
+                    },
+                )
         return new
 
     def _with_known(
@@ -950,17 +957,6 @@ def _started_event(row: sqlite3.Row, data: str, now: float) -> dict[str, Any]:
         "job_id": row["id"],
         "type": EventType.JOB_STARTED.value,
         "data": data % (row["attempt"], row["task"]),
-        "now": now,
-    }
-
-
-def _enqueued_event(job: Job, now: float) -> dict[str, Any]:
-    data = {"task": job.task, "queue": job.queue, "state": str(job.state)}
-    return {
-        "tenant_id": job.tenant_id,
-        "job_id": job.id,
-        "type": str(EventType.JOB_ENQUEUED),
-        "data": json.dumps(data, separators=(",", ":")),
         "now": now,
     }
 
