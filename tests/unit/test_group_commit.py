@@ -116,3 +116,18 @@ async def test_a_call_made_as_the_writer_finishes_is_written() -> None:
 def test_a_group_commit_needs_a_writer() -> None:
     with pytest.raises(ValueError, match="at least one writer"):
         GroupCommit(Writer().write, writers=0)
+
+
+async def test_a_second_writer_starts_only_once_enough_items_wait() -> None:
+    writer = CountingWriter()
+    group = GroupCommit(writer.write, writers=2, extra_writer_at=3)
+    first = asyncio.ensure_future(group.submit([1]))
+    await asyncio.sleep(0.001)  # the first writer is busy
+    small = asyncio.ensure_future(group.submit([2]))
+    await asyncio.sleep(0.001)
+    assert writer.running == 1  # one item waits: it waits for the first writer
+    big = asyncio.ensure_future(group.submit([3, 4]))
+    await asyncio.sleep(0.001)
+    assert writer.running == 2  # three items wait: a second writer takes them
+    assert [await first, await small, await big] == [[2], [4], [6, 8]]
+    assert writer.calls == [[1], [2, 3, 4]]

@@ -55,6 +55,9 @@ Conn: TypeAlias = AsyncConnection[DictRow]
 CHANNEL = "conveyor_jobs"
 _MIGRATION_LOCK = 0x636F6E76  # "conv": serialises concurrent migrate() calls
 _CAS_TRIES = 5
+EXTRA_WRITER_AT = 100
+"""Jobs waiting to be enqueued before a second transaction writes beside the first:
+a batch, or a backlog; single enqueues keep sharing one."""
 _LOST = {"type": "LeaseExpired", "message": "the worker stopped heartbeating", "traceback": ""}
 
 
@@ -107,7 +110,9 @@ class PostgresStore:
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._capped: dict[tuple[str, str], tuple[bool, float]] = {}
         self._wakeup = asyncio.Event()
-        self._enqueues: GroupCommit[NewJob, Job] = GroupCommit(self._enqueue_group, writers=2)
+        self._enqueues: GroupCommit[NewJob, Job] = GroupCommit(
+            self._enqueue_group, writers=2, extra_writer_at=EXTRA_WRITER_AT
+        )
         self._listening = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
 
