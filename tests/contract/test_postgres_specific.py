@@ -17,7 +17,7 @@ import pytest
 
 from conveyor.domain.errors import StoreUnavailable
 from conveyor.domain.events import EventType
-from conveyor.domain.jobs import new_job
+from conveyor.domain.jobs import NewJob, new_job
 from conveyor.domain.lifecycle import JobState
 from conveyor.domain.outcomes import Finish
 from conveyor.store.postgres.store import PostgresStore
@@ -264,8 +264,9 @@ async def test_the_event_horizon_stays_behind_a_transaction_still_open(
         async with early.transaction():
             await _insert_event(early, "early")
             async with late.transaction():
-                await _insert_event(late, "late")
+                late_id = await _insert_event(late, "late")
             horizon = await store.event_horizon()  # "late" committed, "early" still open
+            assert await store.event_horizon(late_id) == late_id  # a cursor never steps back
         events = await store.list_events(None, horizon)
         assert [e.type for e in events] == ["early", "late"]
     finally:
@@ -411,3 +412,30 @@ async def test_a_limit_set_by_another_process_holds_at_once(
     assert await first.claim(TENANT, "default", "w1", 10, 30) == []
     await asyncio.sleep(1.05)  # first re-reads the queue's settings
     assert len(await first.claim(TENANT, "default", "w1", 10, 30)) == 1
+
+
+# -- concurrent batches ---------------------------------------------------------------
+
+
+async def test_batches_with_the_same_message_ids_in_opposite_orders_all_pass(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    # Written at once (by two stores, as by two processes, and by one store's two
+    # writers), each batch waits for the message ids another holds: PostgreSQL fails
+    # one to end the deadlock, and that one is sent again.
+    first, second = stores
+    for round_ in range(3):
+        ids = [f"r{round_}-m{n}" for n in range(150)]
+
+        def batch(order: list[str]) -> list[NewJob]:
+            return [new_job("t", message_id=m, now=first.clock()) for m in order]
+
+        calls = [asyncio.ensure_future(first.enqueue(batch(ids)))]
+        for _ in range(3):
+            await asyncio.sleep(0)  # the first writer takes that batch alone
+        calls.append(asyncio.ensure_future(first.enqueue(batch(ids[::-1]))))
+        calls.append(asyncio.ensure_future(second.enqueue(batch(ids[::-1]))))
+        results = await asyncio.gather(*calls)
+        by_message = [{job.message_id: job.id for job in result} for result in results]
+        assert all(jobs == by_message[0] for jobs in by_message)
+        assert len(set(by_message[0].values())) == 150

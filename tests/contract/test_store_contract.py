@@ -1091,6 +1091,8 @@ async def test_the_event_horizon_is_a_cursor_for_what_commits_from_now_on(
     horizon = await store.event_horizon()
     assert horizon == (await store.list_events(None, 0, 100))[-1].id
     assert await store.list_events(None, horizon) == []
+    assert await store.event_horizon(horizon) == horizon
+    assert await store.event_horizon(horizon + 1000) == horizon + 1000  # never behind
     job = await enqueue()
     assert [(e.type, e.job_id) for e in await store.list_events(None, horizon)] == [
         ("job.enqueued", job.id)

@@ -65,11 +65,11 @@ async def test_a_client_that_subscribes_while_the_horizon_is_read_misses_nothing
     subscribed: list[Subscription] = []
     committed: list[Job] = []
 
-    async def subscribed_meanwhile() -> int:
+    async def subscribed_meanwhile(after_id: int = 0) -> int:
         # The client subscribes and a job commits while the poller waits for the answer.
         subscribed.append(fanout.subscribe(TENANT))
         committed.append(await _enqueue(store))
-        return await event_horizon()
+        return await event_horizon(after_id)
 
     monkeypatch.setattr(store, "event_horizon", subscribed_meanwhile)
     await poller.run_once()

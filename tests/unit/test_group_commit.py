@@ -100,7 +100,7 @@ async def test_never_more_writes_run_at_once_than_writers() -> None:
         return await group.submit([n])
 
     assert await asyncio.gather(*(caller(n) for n in range(60))) == [[2 * n] for n in range(60)]
-    assert writer.most_running == 3
+    assert 1 < writer.most_running <= 3
     assert sorted(item for call in writer.calls for item in call) == list(range(60))
 
 

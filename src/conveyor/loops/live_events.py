@@ -22,13 +22,13 @@ class EventPoller(Loop):
 
     async def catch_up(self) -> None:
         """Move the cursor past every event committed so far, publishing nothing."""
-        self.cursor = await self.store.event_horizon()
+        self.cursor = await self.store.event_horizon(self.cursor)
 
     async def run_once(self) -> int:
         """Read every event committed since the cursor and publish each. With nobody
         subscribed there is no one to publish to: the cursor only moves to the horizon."""
         if not self.fanout.subscribers:
-            horizon = await self.store.event_horizon()
+            horizon = await self.store.event_horizon(self.cursor)
             # A client that subscribed meanwhile may be owed events below the horizon.
             if not self.fanout.subscribers:
                 self.cursor = horizon

@@ -159,9 +159,10 @@ class Store(Protocol):
     ) -> list[Event]:
         """Committed events after a cursor, in order; never skips a late commit."""
 
-    async def event_horizon(self) -> int:
-        """A cursor for "from now on": ``list_events(None, cursor)`` returns only
-        events that commit later (or that were still open); 0 when there are none."""
+    async def event_horizon(self, after_id: int = 0) -> int:
+        """A cursor for "from now on", never behind ``after_id``: ``list_events(None,
+        cursor)`` returns no event committed before it but those of transactions not
+        older than the oldest still open (PostgreSQL); 0 when there are none."""
 
     async def register_worker(self, worker: WorkerInfo) -> None:
         """Record (or refresh) a worker's presence."""

@@ -402,10 +402,18 @@ ORDER BY xid, id
 LIMIT %(limit)s
 
 -- name: event_horizon
--- The last event below the horizon in list_events order: a cursor after which
--- list_events returns only what commits from now on (and what is still open).
-SELECT coalesce((SELECT id FROM events WHERE xid < (SELECT conveyor_event_horizon())
-                 ORDER BY xid DESC, id DESC LIMIT 1), 0) AS id
+-- The last event below the horizon in list_events order, or the cursor :after_id
+-- when nothing below the horizon sorts after it: the horizon can step back when a
+-- transaction of another database commits while it is read, a cursor never does.
+SELECT coalesce(
+    (SELECT id FROM events
+     WHERE (xid, id) > (coalesce((SELECT xid FROM events WHERE id = %(after_id)s),
+                                 '0'::xid8), %(after_id)s)
+       AND xid < (SELECT conveyor_event_horizon())
+       AND (id > %(after_id)s OR EXISTS (SELECT 1 FROM events WHERE id = %(after_id)s))
+     ORDER BY xid DESC, id DESC
+     LIMIT 1),
+    %(after_id)s) AS id
 
 -- name: upsert_worker
 INSERT INTO workers (id, tenant_id, hostname, pid, queues, concurrency, started_at, last_seen_at)

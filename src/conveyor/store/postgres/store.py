@@ -55,6 +55,7 @@ Conn: TypeAlias = AsyncConnection[DictRow]
 CHANNEL = "conveyor_jobs"
 _MIGRATION_LOCK = 0x636F6E76  # "conv": serialises concurrent migrate() calls
 _CAS_TRIES = 5
+_DEADLOCK_TRIES = 3
 EXTRA_WRITER_AT = 100
 """Jobs waiting to be enqueued before a second transaction writes beside the first:
 a batch, or a backlog; single enqueues keep sharing one."""
@@ -64,6 +65,10 @@ _LOST = {"type": "LeaseExpired", "message": "the worker stopped heartbeating", "
 def from_db(value: datetime) -> datetime:
     """``timestamptz`` values come back in the session's zone (UTC); Conveyor uses UTC."""
     return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
+class Deadlocked(StoreUnavailable):
+    """PostgreSQL failed this transaction to end a deadlock; sent again, it may pass."""
 
 
 @contextlib.contextmanager
@@ -79,6 +84,8 @@ def driver_errors() -> Iterator[None]:
         # A value PostgreSQL cannot take (NUL in text, a number out of range) that
         # validation let through: bad input, never a 500. The transaction rolled back.
         raise InvalidInput("input", f"the database refused a value: {_detail(exc)}") from None
+    except psycopg.errors.DeadlockDetected as exc:
+        raise Deadlocked(f"PostgreSQL ended a deadlock by failing this change: {exc}") from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         raise StoreUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
 
@@ -261,6 +268,14 @@ class PostgresStore:
         return await self._enqueues.submit(jobs)
 
     async def _enqueue_group(self, jobs: list[NewJob]) -> list[Job]:
+        # Two batches that take the same message ids in opposite orders wait for each
+        # other; PostgreSQL fails one of them, and once the other committed it passes.
+        for _ in range(_DEADLOCK_TRIES - 1):
+            with contextlib.suppress(Deadlocked):
+                return await self._insert_group(jobs)
+        return await self._insert_group(jobs)
+
+    async def _insert_group(self, jobs: list[NewJob]) -> list[Job]:
         now = self.clock()
         states = [job.initial_state(now) for job in jobs]
         params = {"batch": _batch(jobs, states), "now": now, "event": str(EventType.JOB_ENQUEUED)}
@@ -675,10 +690,10 @@ class PostgresStore:
         )
         return [rows.event_from_row(r, from_db) for r in found]
 
-    async def event_horizon(self) -> int:
+    async def event_horizon(self, after_id: int = 0) -> int:
         """The last event, in ``list_events`` order, of the transactions older than
-        every one still open."""
-        [row] = await self._fetch("event_horizon", {})
+        every one still open; ``after_id`` if that is not after it."""
+        [row] = await self._fetch("event_horizon", {"after_id": after_id})
         return int(row["id"])
 
     async def register_worker(self, worker: WorkerInfo) -> None:

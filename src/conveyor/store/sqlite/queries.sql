@@ -205,7 +205,7 @@ LIMIT :limit
 
 -- name: event_horizon
 -- One writer at a time: ids are given out in commit order.
-SELECT coalesce(max(id), 0) AS id FROM events
+SELECT max(coalesce((SELECT max(id) FROM events), 0), :after_id) AS id
 
 -- name: upsert_worker
 INSERT INTO workers (id, tenant_id, hostname, pid, queues, concurrency, started_at, last_seen_at)

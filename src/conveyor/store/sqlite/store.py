@@ -732,9 +732,9 @@ class SQLiteStore:
         )
         return [rows.event_from_row(r, from_db) for r in found]
 
-    async def event_horizon(self) -> int:
-        """The newest event's id (SQLite commits in id order)."""
-        [row] = await self._run(self._select, "event_horizon", {})
+    async def event_horizon(self, after_id: int = 0) -> int:
+        """The newest event's id (SQLite commits in id order), or ``after_id``."""
+        [row] = await self._run(self._select, "event_horizon", {"after_id": after_id})
         return int(row["id"])
 
     def _upsert_worker(self, worker: WorkerInfo) -> None:
