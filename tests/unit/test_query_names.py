@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from conveyor.store.queries import load_queries
 
+SQLITE_STEPS = {"insert_enqueued_events"}
+"""SQLite has no data-modifying WITH: what a PostgreSQL statement does in one of its
+parts (``insert_job``'s events) is a statement of its own there."""
+
 
 def test_sqlite_and_postgres_define_the_same_query_names() -> None:
     sqlite = set(load_queries("sqlite"))
     postgres = set(load_queries("postgres"))
-    assert sqlite - postgres == set(), "only in sqlite/queries.sql"
+    assert sqlite - postgres == SQLITE_STEPS, "only in sqlite/queries.sql"
     assert postgres - sqlite == set(), "only in postgres/queries.sql"
 
 
