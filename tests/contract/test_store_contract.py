@@ -1057,6 +1057,21 @@ async def test_a_full_lifecycle_writes_one_event_per_change_in_order(
     assert events[-1].created_at == clock.now
 
 
+async def test_a_claim_writes_one_started_event_per_job_in_claim_order(
+    store: Store, enqueue: Enqueue
+) -> None:
+    low = await enqueue("report.build", priority=7)
+    high = await enqueue("mail.send", priority=1)
+    middle = await enqueue("report.build", priority=4)
+    claimed = await store.claim(TENANT, "default", "worker-ü", 10, LEASE)
+    assert [job.id for job in claimed] == [high.id, middle.id, low.id]
+    started = [e for e in await store.list_events(TENANT, 0, 100) if e.type == "job.started"]
+    assert [(e.job_id, e.tenant_id, e.data) for e in started] == [
+        (job.id, TENANT, {"attempt": 1, "worker_id": "worker-ü", "task": job.task})
+        for job in (high, middle, low)
+    ]
+
+
 async def test_every_job_gets_its_own_events(
     store: Store, clock: FakeClock, enqueue: Enqueue
 ) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from conveyor.store.queries import load_queries
 
-SQLITE_STEPS = {"insert_enqueued_events"}
+SQLITE_STEPS = {"insert_enqueued_events", "insert_started_events"}
 """SQLite has no data-modifying WITH: what a PostgreSQL statement does in one of its
-parts (``insert_job``'s events) is a statement of its own there."""
+parts (the events of ``insert_job`` and ``claim_jobs``) is a statement of its own there."""
 
 
 def test_sqlite_and_postgres_define_the_same_query_names() -> None:

@@ -71,6 +71,16 @@ WHERE id IN (
 )
 RETURNING *
 
+-- name: insert_started_events
+-- One job.started event for each job a claim just took (:ids, a JSON array), in
+-- claim order.
+INSERT INTO events (tenant_id, job_id, type, data, created_at)
+SELECT tenant_id, id, :type,
+       json_object('attempt', attempt, 'worker_id', worker_id, 'task', task), :now
+FROM jobs
+WHERE id IN (SELECT value FROM json_each(:ids))
+ORDER BY priority, run_at, id
+
 -- name: heartbeat
 UPDATE jobs SET lease_expires_at = :lease_expires_at
 WHERE state = 'running' AND worker_id = :worker_id

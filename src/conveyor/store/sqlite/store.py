@@ -365,11 +365,10 @@ class SQLiteStore:
             ).fetchall()
             # Only what needs the transaction runs here, in the store's thread: turning
             # rows into jobs happens on the event loop, while this thread goes on.
-            started = _started_data(worker_id)
-            conn.executemany(
-                self._q("insert_event"),
-                [_started_event(row, started, now) for row in sorted(claimed, key=_row_order)],
-            )
+            if claimed:
+                ids = json.dumps([row[0] for row in claimed])  # id is the first column
+                started = {"type": EventType.JOB_STARTED.value, "ids": ids, "now": now}
+                conn.execute(self._q("insert_started_events"), started)
         return claimed
 
     async def claim(
@@ -935,30 +934,6 @@ def _finish_data(task: str, item: Finish) -> str:
     if item.run_at is not None:
         data["retry_at"] = item.run_at.isoformat()
     return _ENCODER.encode(data)
-
-
-def _row_order(row: sqlite3.Row) -> tuple[int, float, int]:
-    return (row["priority"], row["run_at"], row["id"])
-
-
-def _started_data(worker_id: str) -> str:
-    """The ``job.started`` data of a claim, with ``%d`` for the attempt and ``%s`` the task.
-
-    Encoded once per claim, not per job: task names are checked by ``check_name``
-    (letters, digits and ``_.:-``), so they need no JSON escaping.
-    """
-    worker = json.dumps(worker_id).replace("%", "%%")
-    return '{"attempt":%d,"worker_id":' + worker + ',"task":"%s"}'
-
-
-def _started_event(row: sqlite3.Row, data: str, now: float) -> dict[str, Any]:
-    return {
-        "tenant_id": row["tenant_id"],
-        "job_id": row["id"],
-        "type": EventType.JOB_STARTED.value,
-        "data": data % (row["attempt"], row["task"]),
-        "now": now,
-    }
 
 
 def _split_statements(sql: str) -> list[str]:
