@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from conveyor.domain.errors import StoreUnavailable
+from conveyor.domain.errors import NotFound, StoreUnavailable
 from conveyor.domain.events import EventType
 from conveyor.domain.jobs import NewJob, new_job
 from conveyor.domain.lifecycle import JobState
@@ -292,6 +292,11 @@ async def test_an_event_of_an_older_transaction_that_took_a_later_id_is_not_skip
             assert older_id > younger_id
             assert await reader.read() == []
         assert sorted(await reader.read()) == ["older", "younger"]
+        # In read order "older" (the smaller xid) comes first: a cursor at "younger",
+        # though its id is smaller, is already past it and stays where it is.
+        store = stores[0]
+        assert await store.event_horizon(younger_id) == younger_id
+        assert await store.event_horizon(older_id) == younger_id
     finally:
         await older.close()
         await younger.close()
@@ -417,14 +422,33 @@ async def test_a_limit_set_by_another_process_holds_at_once(
 # -- concurrent batches ---------------------------------------------------------------
 
 
+def _count_deadlocks(store: PostgresStore, seen: list[str]) -> None:
+    """Record in ``seen`` each statement of ``store`` that PostgreSQL failed to end a
+    deadlock."""
+    run = store._all
+
+    async def counted(conn: Any, name: str, params: dict[str, Any]) -> Any:
+        try:
+            return await run(conn, name, params)
+        except psycopg.errors.DeadlockDetected:
+            seen.append(name)
+            raise
+
+    store._all = counted  # type: ignore[method-assign]
+
+
 async def test_batches_with_the_same_message_ids_in_opposite_orders_all_pass(
     stores: tuple[PostgresStore, PostgresStore],
 ) -> None:
     # Written at once (by two stores, as by two processes, and by one store's two
     # writers), each batch waits for the message ids another holds: PostgreSQL fails
-    # one to end the deadlock, and that one is sent again.
+    # one to end the deadlock, and that one is sent again. Rounds go on until one
+    # deadlocked.
     first, second = stores
-    for round_ in range(3):
+    deadlocks: list[str] = []
+    for store in stores:
+        _count_deadlocks(store, deadlocks)
+    for round_ in range(10):
         ids = [f"r{round_}-m{n}" for n in range(150)]
 
         def batch(order: list[str]) -> list[NewJob]:
@@ -439,3 +463,39 @@ async def test_batches_with_the_same_message_ids_in_opposite_orders_all_pass(
         by_message = [{job.message_id: job.id for job in result} for result in results]
         assert all(jobs == by_message[0] for jobs in by_message)
         assert len(set(by_message[0].values())) == 150
+        if deadlocks:
+            break
+    assert deadlocks and set(deadlocks) == {"insert_job"}
+
+
+async def test_a_batch_that_keeps_deadlocking_fails_after_three_tries(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    store = stores[0]
+    sent: list[str] = []
+
+    async def always_deadlocked(conn: Any, name: str, params: dict[str, Any]) -> Any:
+        sent.append(name)
+        raise psycopg.errors.DeadlockDetected("deadlock detected")
+
+    store._all = always_deadlocked  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable):
+        await store.enqueue([new_job("t", now=store.clock())])
+    assert sent == ["insert_job"] * 3
+
+
+async def test_a_batch_refused_for_another_reason_is_not_sent_again(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    store = stores[0]
+    sent: list[str] = []
+    run = store._all
+
+    async def counted(conn: Any, name: str, params: dict[str, Any]) -> Any:
+        sent.append(name)
+        return await run(conn, name, params)
+
+    store._all = counted  # type: ignore[method-assign]
+    with pytest.raises(NotFound):
+        await store.enqueue([new_job("t", tenant_id="no-such-tenant", now=store.clock())])
+    assert sent == ["insert_job"]

@@ -1107,6 +1107,9 @@ async def test_the_event_horizon_is_a_cursor_for_what_commits_from_now_on(
     assert horizon == (await store.list_events(None, 0, 100))[-1].id
     assert await store.list_events(None, horizon) == []
     assert await store.event_horizon(horizon) == horizon
+    first = (await store.list_events(None, 0, 1))[0].id
+    assert first < horizon
+    assert await store.event_horizon(first) == horizon
     assert await store.event_horizon(horizon + 1000) == horizon + 1000  # never behind
     job = await enqueue()
     assert [(e.type, e.job_id) for e in await store.list_events(None, horizon)] == [

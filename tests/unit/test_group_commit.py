@@ -91,17 +91,34 @@ async def test_with_two_writers_a_second_call_does_not_wait_for_the_first_commit
     assert writer.calls == [[1], [2], [3, 4, 5]]
 
 
+class GatedWriter(CountingWriter):
+    """A :class:`CountingWriter` whose writes wait until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def write(self, items: list[int]) -> list[int]:
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            await self.gate.wait()
+            return [item * 2 for item in items]
+        finally:
+            self.running -= 1
+
+
 async def test_never_more_writes_run_at_once_than_writers() -> None:
-    writer = CountingWriter()
+    writer = GatedWriter()
     group = GroupCommit(writer.write, writers=3)
-
-    async def caller(n: int) -> list[int]:
-        await asyncio.sleep(0.002 * (n % 7))
-        return await group.submit([n])
-
-    assert await asyncio.gather(*(caller(n) for n in range(60))) == [[2 * n] for n in range(60)]
-    assert 1 < writer.most_running <= 3
-    assert sorted(item for call in writer.calls for item in call) == list(range(60))
+    calls = []
+    for n in range(6):
+        calls.append(asyncio.ensure_future(group.submit([n])))
+        await asyncio.sleep(0.001)  # each call finds the writers before it still busy
+    assert writer.running == 3
+    writer.gate.set()
+    assert [await call for call in calls] == [[2 * n] for n in range(6)]
+    assert writer.most_running == 3
 
 
 async def test_a_call_made_as_the_writer_finishes_is_written() -> None:

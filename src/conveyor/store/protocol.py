@@ -162,7 +162,8 @@ class Store(Protocol):
     async def event_horizon(self, after_id: int = 0) -> int:
         """A cursor for "from now on", never behind ``after_id``: ``list_events(None,
         cursor)`` returns no event committed before it but those of transactions not
-        older than the oldest still open (PostgreSQL); 0 when there are none."""
+        older than the oldest still open (PostgreSQL); ``after_id`` when no event is
+        after that cursor."""
 
     async def register_worker(self, worker: WorkerInfo) -> None:
         """Record (or refresh) a worker's presence."""

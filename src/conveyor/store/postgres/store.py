@@ -67,10 +67,6 @@ def from_db(value: datetime) -> datetime:
     return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
-class Deadlocked(StoreUnavailable):
-    """PostgreSQL failed this transaction to end a deadlock; sent again, it may pass."""
-
-
 @contextlib.contextmanager
 def driver_errors() -> Iterator[None]:
     """Translate psycopg's errors into Conveyor's: the one place that does it."""
@@ -84,8 +80,6 @@ def driver_errors() -> Iterator[None]:
         # A value PostgreSQL cannot take (NUL in text, a number out of range) that
         # validation let through: bad input, never a 500. The transaction rolled back.
         raise InvalidInput("input", f"the database refused a value: {_detail(exc)}") from None
-    except psycopg.errors.DeadlockDetected as exc:
-        raise Deadlocked(f"PostgreSQL ended a deadlock by failing this change: {exc}") from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         raise StoreUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
 
@@ -268,21 +262,8 @@ class PostgresStore:
         return await self._enqueues.submit(jobs)
 
     async def _enqueue_group(self, jobs: list[NewJob]) -> list[Job]:
-        # Two batches that take the same message ids in opposite orders wait for each
-        # other; PostgreSQL fails one of them, and once the other committed it passes.
-        for _ in range(_DEADLOCK_TRIES - 1):
-            with contextlib.suppress(Deadlocked):
-                return await self._insert_group(jobs)
-        return await self._insert_group(jobs)
-
-    async def _insert_group(self, jobs: list[NewJob]) -> list[Job]:
-        now = self.clock()
-        states = [job.initial_state(now) for job in jobs]
-        params = {"batch": _batch(jobs, states), "now": now, "event": str(EventType.JOB_ENQUEUED)}
-        # One statement, so it runs as its own transaction: one round trip. Jobs it
-        # skipped for a known message_id are looked up after it committed.
         async with self._connection() as conn:
-            inserted = await self._all(conn, "insert_job", params)
+            now, states, inserted = await self._insert_jobs(conn, jobs)
             created = []
             for job, state, row in zip(jobs, states, _match_inserted(jobs, inserted), strict=True):
                 if row is not None:
@@ -296,6 +277,29 @@ class PostgresStore:
                 created.append(self._job(first))
         self._wakeup.set()
         return created
+
+    async def _insert_jobs(
+        self, conn: Conn, jobs: list[NewJob]
+    ) -> tuple[datetime, list[JobState], list[DictRow]]:
+        """Insert the jobs in one statement, so one transaction and one round trip; the
+        rows of those not skipped for a known message_id, and the time and states used.
+
+        Two batches that take the same message ids in opposite orders wait for each
+        other; PostgreSQL fails one of them, whole, and once the other has committed it
+        passes: it is sent again (with a new time), up to ``_DEADLOCK_TRIES`` times.
+        """
+        for _ in range(_DEADLOCK_TRIES - 1):
+            with contextlib.suppress(psycopg.errors.DeadlockDetected):
+                return await self._insert_jobs_once(conn, jobs)
+        return await self._insert_jobs_once(conn, jobs)
+
+    async def _insert_jobs_once(
+        self, conn: Conn, jobs: list[NewJob]
+    ) -> tuple[datetime, list[JobState], list[DictRow]]:
+        now = self.clock()
+        states = [job.initial_state(now) for job in jobs]
+        params = {"batch": _batch(jobs, states), "now": now, "event": str(EventType.JOB_ENQUEUED)}
+        return now, states, await self._all(conn, "insert_job", params)
 
     async def _get_job(
         self, conn: Conn, tenant_id: str, job_id: int, query: str = "get_job"
