@@ -55,6 +55,24 @@ async def test_with_nobody_subscribed_the_poller_moves_its_cursor_without_readin
     assert [(e.type, e.job_id) for e in await _queued(subscription)] == [("job.enqueued", job.id)]
 
 
+async def test_catching_up_at_start_reads_no_events_and_publishes_none_of_them(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(3):
+        await _enqueue(store)
+    fanout = Fanout(max_queued=100)
+    poller = EventPoller(store, fanout, interval=1)
+    subscription = fanout.subscribe(TENANT)
+
+    async def no_reading(*args: Any) -> list[Event]:
+        raise AssertionError("catch_up read the events")
+
+    monkeypatch.setattr(store, "list_events", no_reading)
+    await poller.catch_up()
+    assert poller.cursor == await store.event_horizon() > 0
+    assert await _queued(subscription) == []
+
+
 async def test_a_client_that_subscribes_while_the_horizon_is_read_misses_nothing(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -367,7 +367,7 @@ class SQLiteStore:
             # rows into jobs happens on the event loop, while this thread goes on.
             if claimed:
                 ids = json.dumps([row[0] for row in claimed])  # id is the first column
-                started = {"type": EventType.JOB_STARTED.value, "ids": ids, "now": now}
+                started = {"type": str(EventType.JOB_STARTED), "ids": ids, "now": now}
                 conn.execute(self._q("insert_started_events"), started)
         return claimed
 
