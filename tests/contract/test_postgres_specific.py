@@ -499,3 +499,40 @@ async def test_a_batch_refused_for_another_reason_is_not_sent_again(
     with pytest.raises(NotFound):
         await store.enqueue([new_job("t", tenant_id="no-such-tenant", now=store.clock())])
     assert sent == ["insert_job"]
+
+
+async def test_a_group_failing_after_its_insert_committed_is_not_inserted_again(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    # The insert commits on its own; the lookup of a known message id that follows it
+    # fails. Writing each caller again would store the jobs without message id twice.
+    store = stores[0]
+    await store.enqueue([new_job("t", message_id="m1", now=store.clock())])
+    run = store._all
+    slow_insert = asyncio.Event()
+
+    async def slow_first_insert(conn: Any, name: str, params: dict[str, Any]) -> Any:
+        if name == "insert_job" and not slow_insert.is_set():
+            slow_insert.set()
+            await asyncio.sleep(0.05)  # the other calls arrive meanwhile and merge
+        return await run(conn, name, params)
+
+    async def lookup_lost(conn: Any, name: str, params: dict[str, Any]) -> Any:
+        raise psycopg.OperationalError("connection lost")
+
+    store._all = slow_first_insert  # type: ignore[method-assign]
+    store._one = lookup_lost  # type: ignore[method-assign]
+    lone = asyncio.ensure_future(store.enqueue([new_job("t", key="lone", now=store.clock())]))
+    await slow_insert.wait()
+    merged = [
+        asyncio.ensure_future(store.enqueue([new_job("t", key="fresh", now=store.clock())])),
+        asyncio.ensure_future(store.enqueue([new_job("t", message_id="m1", now=store.clock())])),
+    ]
+    await lone
+    for call in merged:
+        with pytest.raises(StoreUnavailable):
+            await call
+    async with store.pool.connection() as conn:
+        cursor = await conn.execute("SELECT key, count(*) AS n FROM jobs GROUP BY key ORDER BY key")
+        counts = {row["key"]: row["n"] for row in await cursor.fetchall()}
+    assert counts == {"fresh": 1, "lone": 1, None: 1}

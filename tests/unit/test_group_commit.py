@@ -59,6 +59,37 @@ async def test_a_failing_caller_fails_alone() -> None:
     assert writer.calls[-2:] == [[2], [-3]]
 
 
+class KeptWriter(Writer):
+    """A :class:`Writer` whose merged writes keep their rows and then fail (a lookup
+    after the commit, a connection lost while the commit was answered)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list[int] = []
+
+    async def write(self, items: list[int]) -> list[int]:
+        doubled = await super().write(items)
+        self.kept += items
+        if len(items) > 1:
+            raise ConnectionError("lost after the commit")
+        return doubled
+
+
+async def test_a_group_failing_with_an_error_not_refused_fails_every_caller_unwritten_again() -> (
+    None
+):
+    writer = KeptWriter()
+    group = GroupCommit(writer.write, refused=(ValueError,))
+    first = asyncio.ensure_future(group.submit([1]))
+    await asyncio.sleep(0)
+    waiting = [asyncio.ensure_future(group.submit([n])) for n in (2, 3)]
+    assert await first == [2]
+    for call in waiting:
+        with pytest.raises(ConnectionError, match="after the commit"):
+            await call
+    assert writer.kept == [1, 2, 3]  # each once: the group was not written again
+
+
 class CountingWriter(Writer):
     """A :class:`Writer` that remembers how many writes ran at once, at most."""
 

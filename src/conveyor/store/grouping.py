@@ -11,6 +11,12 @@ one writer: while one group waits for its commit, the next is already being sent
 so the server's work and the database's overlap instead of taking turns. A writer
 beyond the first starts only once enough items wait (batches, a backlog): small
 calls are cheaper in one bigger transaction than in two small ones.
+
+When a shared write fails, each caller is written again alone, so one caller's bad
+input fails only that caller, but only for errors that say the write kept nothing
+(``refused``). After any other error (a connection lost around the commit, a failure
+after the rows were written) every caller of the group gets the error: writing them
+again could store their jobs twice.
 """
 
 from __future__ import annotations
@@ -27,17 +33,20 @@ class GroupCommit(Generic[Item, Result]):
     """Merges concurrent calls of ``write(items) -> results`` (one result per item,
     in order) into as few calls as the writer's speed allows, with at most ``writers``
     calls of ``write`` running at once; a writer beyond the first starts only while at
-    least ``extra_writer_at`` items wait."""
+    least ``extra_writer_at`` items wait. ``refused``: the errors of ``write`` that
+    leave nothing written (by default any: ``write`` is one transaction)."""
 
     def __init__(
         self,
         write: Callable[[list[Item]], Awaitable[list[Result]]],
         writers: int = 1,
         extra_writer_at: int = 1,
+        refused: tuple[type[Exception], ...] = (Exception,),
     ) -> None:
         if writers < 1:
             raise ValueError("a group commit needs at least one writer")
         self._write = write
+        self._refused = refused
         self._most_writers = writers
         self._extra_writer_at = extra_writer_at
         self._pending: list[tuple[Sequence[Item], asyncio.Future[list[Result]]]] = []
@@ -80,10 +89,15 @@ class GroupCommit(Generic[Item, Result]):
         merged = [item for items, _ in group for item in items]
         try:
             results = await self._write(merged)
-        except Exception:
+        except self._refused:
             # One caller's bad input must not fail the others: write each alone.
             for items, future in group:
                 await self._answer(items, future)
+            return
+        except Exception as exc:
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
             return
         start = 0
         for items, future in group:

@@ -112,7 +112,12 @@ class PostgresStore:
         self._capped: dict[tuple[str, str], tuple[bool, float]] = {}
         self._wakeup = asyncio.Event()
         self._enqueues: GroupCommit[NewJob, Job] = GroupCommit(
-            self._enqueue_group, writers=2, extra_writer_at=EXTRA_WRITER_AT
+            self._enqueue_group,
+            writers=2,
+            extra_writer_at=EXTRA_WRITER_AT,
+            # Raised by the insert, which commits on its own: what follows it may fail
+            # with the jobs already written, and must not write them again.
+            refused=(InvalidInput, NotFound),
         )
         self._listening = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
