@@ -1,5 +1,5 @@
-"""Batches of results as the SQLite store sends them: a plain completion, written
-from a template, says the same as its full encoding (an absent key reads as NULL)."""
+"""Batches of results as the stores send them: a plain completion, written from a
+template, says the same as its full encoding (an absent key reads as NULL)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from conveyor.domain.events import ARRIVAL_EVENT
 from conveyor.domain.jobs import ErrorInfo, check_name
 from conveyor.domain.lifecycle import JobState
 from conveyor.domain.outcomes import Finish
+from conveyor.store.postgres import store as postgres
 from conveyor.store.sqlite import store as sqlite
 
 NOW = datetime(2026, 12, 1, 10, 0, 0, 123456, tzinfo=UTC)
@@ -37,7 +38,7 @@ def without_nulls(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_only_completions_with_nothing_else_to_record_are_plain() -> None:
-    assert [sqlite._plain_completion(item) for item in BATCH] == [True, False, False, False, True]
+    assert [item.plain for item in BATCH] == [True, False, False, False, True]
 
 
 def test_sqlite_batch_reads_as_the_full_encoding_of_each_item() -> None:
@@ -45,6 +46,17 @@ def test_sqlite_batch_reads_as_the_full_encoding_of_each_item() -> None:
     sent = json.loads(sqlite._finish_items(BATCH, now))
     full = [sqlite._finish_item(item, now) for item in BATCH]
     assert [without_nulls(item) for item in sent] == [without_nulls(item) for item in full]
+
+
+def test_postgres_batch_reads_as_the_full_encoding_of_each_item() -> None:
+    sent = json.loads(postgres._finish_params(BATCH, NOW)["items"])
+    full = [
+        postgres._finish_item(item, position, NOW.isoformat())
+        for position, item in enumerate(BATCH, start=1)
+    ]
+    assert [without_nulls(item) for item in sent] == [without_nulls(item) for item in full]
+    assert sent[0]["finished_at"] == NOW.isoformat()
+    assert sent[0]["data"] == {"attempt": 2}
 
 
 def test_sqlite_completion_event_data_names_the_attempt_and_the_task() -> None:

@@ -72,6 +72,17 @@ class Finish:
         """The attempt's outcome as recorded in its history row."""
         return _OUTCOMES[self.state]
 
+    @property
+    def plain(self) -> bool:
+        """Whether it completes its job with nothing to record but the fact (most
+        finishes: the stores write these from a template instead of encoding them)."""
+        return (
+            self.state is JobState.COMPLETED
+            and self.result is None
+            and self.error is None
+            and self.run_at is None
+        )
+
 
 _OUTCOMES = {
     JobState.COMPLETED: "completed",

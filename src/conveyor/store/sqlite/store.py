@@ -867,21 +867,11 @@ _COMPLETED_ITEM = '{"id":%d,"attempt":%d,"state":"completed","finished_at":%r}'
 _COMPLETED_DATA = '{"attempt":%d,"task":%s}'
 
 
-def _plain_completion(item: Finish) -> bool:
-    """Whether ``item`` completes its job with nothing to record but the fact."""
-    return (
-        item.state is JobState.COMPLETED
-        and item.result is None
-        and item.error is None
-        and item.run_at is None
-    )
-
-
 def _finish_items(finishes: Sequence[Finish], now: float) -> str:
     """``finish_job``'s JSON batch."""
     items = [
         _COMPLETED_ITEM % (item.job_id, item.attempt, now)
-        if _plain_completion(item)
+        if item.plain
         else _ENCODER.encode(_finish_item(item, now))
         for item in finishes
     ]
@@ -926,7 +916,7 @@ def _finish_event(row: sqlite3.Row, item: Finish, now: float) -> dict[str, Any]:
 
 
 def _finish_data(task: str, item: Finish) -> str:
-    if _plain_completion(item):
+    if item.plain:
         return _COMPLETED_DATA % (item.attempt, _ENCODER.encode(task))
     data: dict[str, Any] = {"attempt": item.attempt, "task": task}
     if item.error:
