@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -43,39 +45,58 @@ def _maybe(read_time: TimeReader, value: Any) -> datetime | None:
     return None if value is None else read_time(value)
 
 
+JOB_FIELDS = tuple(field.name for field in fields(Job))
+"""A job's columns in the order of :class:`Job`'s fields (see :func:`job_from_values`)."""
+
+_job_values = operator.itemgetter(*JOB_FIELDS)
+
+
 def job_from_row(row: Row, read_time: TimeReader) -> Job:
     """A :class:`Job` from a ``jobs`` row."""
+    return job_from_values(_job_values(row), read_time)
+
+
+def job_from_values(values: Sequence[Any], read_time: TimeReader) -> Job:
+    """A :class:`Job` from its columns in ``JOB_FIELDS`` order: what a claim returns,
+    read without a name lookup per column (half the cost, on every job a worker runs)."""
+    (
+        job_id, tenant_id, task, queue, state, priority, run_at, payload, attempt,
+        max_attempts, timeout, message_id, content_type, content_encoding, key, tags,
+        assignee, immediate, created_at, updated_at, started_at, finished_at,
+        lease_expires_at, worker_id, result, error, progress, progress_message,
+        task_version, created_by,
+    ) = values  # fmt: skip
     return Job(
-        id=row["id"],
-        tenant_id=row["tenant_id"],
-        task=row["task"],
-        queue=row["queue"],
-        state=_STATES[row["state"]],
-        priority=row["priority"],
-        run_at=read_time(row["run_at"]),
-        payload=read_json(row["payload"]),
-        attempt=row["attempt"],
-        max_attempts=row["max_attempts"],
-        timeout=row["timeout"],
-        message_id=row["message_id"],
-        content_type=row["content_type"],
-        content_encoding=row["content_encoding"],
-        key=row["key"],
-        tags=() if row["tags"] == "[]" else tuple(read_json(row["tags"]) or ()),
-        assignee=row["assignee"],
-        immediate=bool(row["immediate"]),
-        created_at=read_time(row["created_at"]),
-        updated_at=read_time(row["updated_at"]),
-        started_at=_maybe(read_time, row["started_at"]),
-        finished_at=_maybe(read_time, row["finished_at"]),
-        lease_expires_at=_maybe(read_time, row["lease_expires_at"]),
-        worker_id=row["worker_id"],
-        result=read_json(row["result"]) if row["result"] is not None else None,
-        error=_error(row["error"]),
-        progress=row["progress"],
-        progress_message=row["progress_message"],
-        task_version=row["task_version"],
-        created_by=row["created_by"],
+        job_id,
+        tenant_id,
+        task,
+        queue,
+        _STATES[state],
+        priority,
+        read_time(run_at),
+        read_json(payload),
+        attempt,
+        max_attempts,
+        timeout,
+        message_id,
+        content_type,
+        content_encoding,
+        key,
+        () if tags == "[]" else tuple(read_json(tags) or ()),
+        assignee,
+        bool(immediate),
+        read_time(created_at),
+        read_time(updated_at),
+        _maybe(read_time, started_at),
+        _maybe(read_time, finished_at),
+        _maybe(read_time, lease_expires_at),
+        worker_id,
+        read_json(result) if result is not None else None,
+        _error(error),
+        progress,
+        progress_message,
+        task_version,
+        created_by,
     )
 
 

@@ -98,7 +98,15 @@ claimed AS (
         updated_at = %(now)s, progress = NULL, progress_message = NULL
     FROM picked
     WHERE jobs.id = picked.id AND jobs.state = 'available'
-    RETURNING jobs.*
+    -- Job's columns in its fields' order: the worker reads them by position.
+    RETURNING jobs.id, jobs.tenant_id, jobs.task, jobs.queue, jobs.state,
+              jobs.priority, jobs.run_at, jobs.payload, jobs.attempt,
+              jobs.max_attempts, jobs.timeout, jobs.message_id,
+              jobs.content_type, jobs.content_encoding, jobs.key, jobs.tags,
+              jobs.assignee, jobs.immediate, jobs.created_at, jobs.updated_at,
+              jobs.started_at, jobs.finished_at, jobs.lease_expires_at,
+              jobs.worker_id, jobs.result, jobs.error, jobs.progress,
+              jobs.progress_message, jobs.task_version, jobs.created_by
 ),
 ev AS (
     INSERT INTO events (tenant_id, job_id, type, data, created_at)
@@ -135,7 +143,15 @@ claimed AS (
         updated_at = %(now)s, progress = NULL, progress_message = NULL
     FROM picked
     WHERE jobs.id = picked.id AND jobs.state = 'available'
-    RETURNING jobs.*
+    -- Job's columns in its fields' order: the worker reads them by position.
+    RETURNING jobs.id, jobs.tenant_id, jobs.task, jobs.queue, jobs.state,
+              jobs.priority, jobs.run_at, jobs.payload, jobs.attempt,
+              jobs.max_attempts, jobs.timeout, jobs.message_id,
+              jobs.content_type, jobs.content_encoding, jobs.key, jobs.tags,
+              jobs.assignee, jobs.immediate, jobs.created_at, jobs.updated_at,
+              jobs.started_at, jobs.finished_at, jobs.lease_expires_at,
+              jobs.worker_id, jobs.result, jobs.error, jobs.progress,
+              jobs.progress_message, jobs.task_version, jobs.created_by
 ),
 ev AS (
     INSERT INTO events (tenant_id, job_id, type, data, created_at)
