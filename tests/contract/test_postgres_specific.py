@@ -144,6 +144,82 @@ def test_the_generic_plan_of_the_claim_walks_the_claimable_index_too(
     _assert_walks_claimable_index(plan[0]["Plan"])
 
 
+def _generic_plan(conn: psycopg.Connection[Any], name: str) -> dict[str, Any]:
+    """The generic plan of a whole claim statement, as the claims' connections use it."""
+    sql = load_queries("postgres")[name]
+    names: list[str] = []
+
+    def positional(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    statement = re.sub(r"%\((\w+)\)s", positional, sql)
+    types = {"limit": "bigint", "gated": "boolean", "now": "timestamptz"}
+    types["lease_expires_at"] = "timestamptz"
+    signature = ", ".join(types.get(n, "text") for n in names)
+    values = {"limit": "10", "gated": "true", "now": "now()", "lease_expires_at": "now()"}
+    arguments = ", ".join(values.get(n, "'default'") for n in names)
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+    conn.execute(f"PREPARE whole ({signature}) AS {statement}")
+    try:
+        (plan,) = conn.execute(f"EXPLAIN (FORMAT JSON) EXECUTE whole ({arguments})").fetchone()  # type: ignore[misc]
+    finally:
+        conn.execute("DEALLOCATE whole")
+        conn.execute("RESET plan_cache_mode")
+    return plan[0]["Plan"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("name", ["claim_jobs", "claim_urgent_jobs"])
+def test_the_generic_plan_of_a_whole_claim_updates_by_primary_key(
+    pg_migrated: str, name: str
+) -> None:
+    # Guessing a tenth of 30,000 waiting jobs picked, a generic plan once hash-joined
+    # a scan of the whole table to update them. The table is filled and analysed in a
+    # transaction that is rolled back.
+    with (
+        psycopg.connect(pg_migrated, autocommit=True) as conn,
+        conn.transaction(force_rollback=True),
+    ):
+        conn.execute("TRUNCATE jobs CASCADE")
+        conn.execute(
+            """
+            INSERT INTO jobs (tenant_id, task, queue, state, priority, run_at, payload,
+                              max_attempts, content_type, content_encoding,
+                              created_at, updated_at)
+            SELECT 'default', 'bulk.task', 'default', 'available', g % 3, now(), '{}', 3,
+                   'application/json', 'utf-8', now(), now()
+            FROM generate_series(1, 30000) AS g
+            """
+        )
+        conn.execute("ANALYZE jobs")
+        plan = _generic_plan(conn, name)
+    scans = [
+        n
+        for n in _nodes(plan)
+        if n.get("Relation Name") == "jobs" and n["Node Type"] != "ModifyTable"
+    ]
+    assert {n["Node Type"] for n in scans} <= {"Index Scan", "Index Only Scan"}, scans
+    assert "jobs_pkey" in {n.get("Index Name") for n in scans}
+
+
+async def test_claims_keep_their_generic_plan(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    store = stores[0]
+    for _ in range(8):  # a statement is prepared at its fifth run, then planned once
+        await store.enqueue([new_job("t", now=store.clock())])
+        (job,) = await store.claim(TENANT, "default", "w", 1, 30)
+        await store.finish([_completed(job.id, job.attempt)])
+    async with store._claim_connection() as conn:
+        cursor = await conn.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE '%claimed AS%'"
+        )
+        (plans,) = await cursor.fetchall()
+    assert plans["generic_plans"] >= 3 and plans["custom_plans"] == 0
+
+
 # -- concurrent claims --------------------------------------------------------------------
 
 

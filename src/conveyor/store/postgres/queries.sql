@@ -96,8 +96,10 @@ claimed AS (
     SET state = 'running', attempt = attempt + 1, worker_id = %(worker_id)s,
         lease_expires_at = %(lease_expires_at)s, started_at = GREATEST(%(now)s, jobs.run_at),
         updated_at = %(now)s, progress = NULL, progress_message = NULL
-    FROM picked
-    WHERE jobs.id = picked.id AND jobs.state = 'available'
+    -- By the primary key, whatever the plan's guess of how many were picked: a
+    -- generic plan (see PostgresStore.open) guessing thousands would hash-join a
+    -- scan of the whole table instead.
+    WHERE jobs.id = ANY (ARRAY(SELECT id FROM picked)) AND jobs.state = 'available'
     -- Job's columns in its fields' order: the worker reads them by position.
     RETURNING jobs.id, jobs.tenant_id, jobs.task, jobs.queue, jobs.state,
               jobs.priority, jobs.run_at, jobs.payload, jobs.attempt,
@@ -141,8 +143,10 @@ claimed AS (
     SET state = 'running', attempt = attempt + 1, worker_id = %(worker_id)s,
         lease_expires_at = %(lease_expires_at)s, started_at = GREATEST(%(now)s, jobs.run_at),
         updated_at = %(now)s, progress = NULL, progress_message = NULL
-    FROM picked
-    WHERE jobs.id = picked.id AND jobs.state = 'available'
+    -- By the primary key, whatever the plan's guess of how many were picked: a
+    -- generic plan (see PostgresStore.open) guessing thousands would hash-join a
+    -- scan of the whole table instead.
+    WHERE jobs.id = ANY (ARRAY(SELECT id FROM picked)) AND jobs.state = 'available'
     -- Job's columns in its fields' order: the worker reads them by position.
     RETURNING jobs.id, jobs.tenant_id, jobs.task, jobs.queue, jobs.state,
               jobs.priority, jobs.run_at, jobs.payload, jobs.attempt,
