@@ -163,6 +163,7 @@ class Worker:
         )
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
+        woken = False
         while not stop.is_set():
             # Cleared before claiming, so a job that ends during the claim still wakes us.
             self._slot_freed.clear()
@@ -173,6 +174,11 @@ class Worker:
                 log.warning("claim failed, retrying: %s", exc)
                 await _wait_any(stop.wait(), asyncio.sleep(self.settings.poll_seconds))
                 continue
+            if woken:
+                # What woke us may have been a job due sooner: the due timer looks
+                # again, after the claim, so that its query never delays a pickup.
+                self._poke_due_timer()
+                woken = False
             if claimed or self._slot_freed.is_set():
                 self._poke_due_timer(busy=True)
                 continue
@@ -187,7 +193,7 @@ class Worker:
                 if self._free_reserved() > 0:
                     waits.append(self._wait_for_work(URGENT_RECHECK))
             await _wait_any(*waits)
-            self._poke_due_timer()  # what woke us may have been a job due sooner
+            woken = True
 
     async def _wait_for_work(self, max_wait: float) -> None:
         await self.store.wait_for_work(max_wait)
