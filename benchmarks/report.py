@@ -11,7 +11,15 @@ from typing import Any
 from benchmarks.claim_cost import ClaimCost
 from benchmarks.config import CELERY_RABBITMQ_PER_SECOND, Plan
 
-METRICS = ("enqueue_single", "enqueue_batched", "processed", "pickup_p50_ms", "pickup_p99_ms")
+METRICS = (
+    "enqueue_single",
+    "enqueue_batched",
+    "processed",
+    "pickup_p50_ms",
+    "pickup_p99_ms",
+    "worker_cpu_ms_per_1000",
+    "database_cpu_ms_per_1000",
+)
 BEGIN = "<!-- results:begin (written by `python -m benchmarks.run`) -->"
 END = "<!-- results:end -->"
 
@@ -151,15 +159,17 @@ def write_json(result: dict[str, Any], path: Path) -> None:
 def _results_table(result: dict[str, Any]) -> list[str]:
     lines = [
         "| system | enqueue/s single | enqueue/s batched | processed/s "
-        "| pickup p50 ms | pickup p99 ms |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| pickup p50 ms | pickup p99 ms | CPU ms per 1,000 processed: worker / PostgreSQL |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for system, s in result["summary"].items():
         capped = any(result["runs"][system].get("processed_capped", []))
         lines.append(
             f"| {system} | {_fmt(s['enqueue_single'])} | {_fmt(s['enqueue_batched'])} "
             f"| {_fmt(s['processed'])}{' *' if capped else ''} "
-            f"| {_fmt(s['pickup_p50_ms'], 1)} | {_fmt(s['pickup_p99_ms'], 1)} |"
+            f"| {_fmt(s['pickup_p50_ms'], 1)} | {_fmt(s['pickup_p99_ms'], 1)} "
+            f"| {_fmt(s.get('worker_cpu_ms_per_1000'))} / "
+            f"{_fmt(s.get('database_cpu_ms_per_1000'))} |"
         )
     return lines
 

@@ -53,6 +53,8 @@ def scenario_table(plan: Plan) -> dict[str, Scenario]:
             "processed_done": found.done,
             "processed_window_s": found.window_seconds,
             "processed_capped": found.capped,
+            "worker_cpu_ms_per_1000": found.worker_cpu_ms,
+            "database_cpu_ms_per_1000": found.database_cpu_ms,
         }
 
     async def latency(system: System) -> dict[str, Any]:

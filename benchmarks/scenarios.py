@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from benchmarks.config import Plan
+from benchmarks.cpu import backends_cpu, process_cpu
 from benchmarks.stamps import read_starts
 from benchmarks.systems import System
 from benchmarks.workers import WorkerProcess
@@ -30,6 +31,8 @@ class ProcessResult:
     done: int
     window_seconds: float
     capped: bool  # stopped at the plan's time limit, before all jobs were done
+    worker_cpu_ms: float | None  # worker process CPU per 1,000 jobs done
+    database_cpu_ms: float | None  # its PostgreSQL backends' CPU per 1,000 jobs done
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,17 +98,31 @@ async def processing(system: System, plan: Plan) -> ProcessResult:
     await _preload(system, plan.process_jobs)
     if plan.analyze_after_preload:
         await system.refresh_statistics()
+    database = system.database_name()
+    database_before = backends_cpu(database)
     worker = _worker(system, "process")
     worker.start()
     try:
         capped = await _wait_until_done(system, worker, plan.process_jobs, plan.process_max_seconds)
+        # read before the stop: a backend's counters go with it
+        worker_cpu, database_after = process_cpu(worker.pid), backends_cpu(database)
     finally:
         worker.stop()
     progress = await system.progress()
     if progress.first_start is None or progress.last_finish is None or not progress.done:
         raise RuntimeError(f"{system.name}: no job finished")
     window = max(progress.last_finish - progress.first_start, 1e-6)
-    return ProcessResult(progress.done / window, progress.done, window, capped)
+    per_thousand = 1e6 / progress.done  # CPU seconds to milliseconds per 1,000 jobs
+    return ProcessResult(
+        progress.done / window,
+        progress.done,
+        window,
+        capped,
+        None if worker_cpu is None else worker_cpu * per_thousand,
+        None
+        if database_before is None or database_after is None
+        else (database_after - database_before) * per_thousand,
+    )
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -35,6 +35,10 @@ class System(abc.ABC):
         await self.open()
         return self
 
+    def database_name(self) -> str | None:
+        """The PostgreSQL database this system runs on; ``None`` on another store."""
+        return self.url.rsplit("/", 1)[-1] if self.postgres else None
+
     async def __aexit__(
         self,
         kind: type[BaseException] | None,
