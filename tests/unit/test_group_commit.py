@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from conveyor.store.grouping import GroupCommit
+from conveyor.store.grouping import GroupCommit, Uncertain
 
 pytestmark = pytest.mark.anyio
 
@@ -61,7 +61,7 @@ async def test_a_failing_caller_fails_alone() -> None:
 
 class KeptWriter(Writer):
     """A :class:`Writer` whose merged writes keep their rows and then fail (a lookup
-    after the commit, a connection lost while the commit was answered)."""
+    after the commit, a connection lost while the commit was answered): uncertain."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,15 +71,13 @@ class KeptWriter(Writer):
         doubled = await super().write(items)
         self.kept += items
         if len(items) > 1:
-            raise ConnectionError("lost after the commit")
+            raise Uncertain(ConnectionError("lost after the commit"))
         return doubled
 
 
-async def test_a_group_failing_with_an_error_not_refused_fails_every_caller_unwritten_again() -> (
-    None
-):
+async def test_an_uncertain_group_fails_every_caller_and_writes_none_again() -> None:
     writer = KeptWriter()
-    group = GroupCommit(writer.write, refused=(ValueError,))
+    group = GroupCommit(writer.write)
     first = asyncio.ensure_future(group.submit([1]))
     await asyncio.sleep(0)
     waiting = [asyncio.ensure_future(group.submit([n])) for n in (2, 3)]

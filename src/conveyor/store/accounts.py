@@ -47,11 +47,13 @@ Row = dict[str, Any]
 Step = tuple[str, Mapping[str, Any]]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Jobs first: a finish that commits meanwhile writes its attempt row and events
+# before the jobs go (the delete waits for it), so the next statements see them.
 _TENANT_DELETES = (
+    "delete_tenant_jobs",
     "delete_tenant_artifacts",
     "delete_tenant_attempts",
     "delete_tenant_events",
-    "delete_tenant_jobs",
     "delete_tenant_queues",
     "delete_tenant_workers",
     "delete_tenant_refresh_tokens",

@@ -13,10 +13,10 @@ beyond the first starts only once enough items wait (batches, a backlog): small
 calls are cheaper in one bigger transaction than in two small ones.
 
 When a shared write fails, each caller is written again alone, so one caller's bad
-input fails only that caller, but only for errors that say the write kept nothing
-(``refused``). After any other error (a connection lost around the commit, a failure
-after the rows were written) every caller of the group gets the error: writing them
-again could store their jobs twice.
+input fails only that caller. A write that may have kept some of its items (a
+connection lost around its commit, a failure after it) raises :class:`Uncertain`
+instead: every caller of the group then gets the error it carries, and none is
+written again, which could store its jobs twice.
 """
 
 from __future__ import annotations
@@ -29,24 +29,30 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
+class Uncertain(Exception):
+    """Raised by a group's write when some of its items may be stored: every caller
+    gets ``error``, and none is written again."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class GroupCommit(Generic[Item, Result]):
     """Merges concurrent calls of ``write(items) -> results`` (one result per item,
     in order) into as few calls as the writer's speed allows, with at most ``writers``
     calls of ``write`` running at once; a writer beyond the first starts only while at
-    least ``extra_writer_at`` items wait. ``refused``: the errors of ``write`` that
-    leave nothing written (by default any: ``write`` is one transaction)."""
+    least ``extra_writer_at`` items wait."""
 
     def __init__(
         self,
         write: Callable[[list[Item]], Awaitable[list[Result]]],
         writers: int = 1,
         extra_writer_at: int = 1,
-        refused: tuple[type[Exception], ...] = (Exception,),
     ) -> None:
         if writers < 1:
             raise ValueError("a group commit needs at least one writer")
         self._write = write
-        self._refused = refused
         self._most_writers = writers
         self._extra_writer_at = extra_writer_at
         self._pending: list[tuple[Sequence[Item], asyncio.Future[list[Result]]]] = []
@@ -89,15 +95,15 @@ class GroupCommit(Generic[Item, Result]):
         merged = [item for items, _ in group for item in items]
         try:
             results = await self._write(merged)
-        except self._refused:
+        except Uncertain as uncertain:
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(uncertain.error)
+            return
+        except Exception:
             # One caller's bad input must not fail the others: write each alone.
             for items, future in group:
                 await self._answer(items, future)
-            return
-        except Exception as exc:
-            for _, future in group:
-                if not future.done():
-                    future.set_exception(exc)
             return
         start = 0
         for items, future in group:
@@ -108,6 +114,9 @@ class GroupCommit(Generic[Item, Result]):
     async def _answer(self, items: Sequence[Item], future: asyncio.Future[list[Result]]) -> None:
         try:
             result = await self._write(list(items))
+        except Uncertain as uncertain:
+            if not future.done():
+                future.set_exception(uncertain.error)
         except Exception as exc:
             if not future.done():
                 future.set_exception(exc)

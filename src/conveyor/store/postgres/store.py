@@ -45,7 +45,7 @@ from conveyor.domain.jobs import (
 from conveyor.domain.lifecycle import TERMINAL, Action, JobState, transition
 from conveyor.domain.outcomes import Finish
 from conveyor.store import rows
-from conveyor.store.grouping import GroupCommit
+from conveyor.store.grouping import GroupCommit, Uncertain
 from conveyor.store.listing import compile_query, job_list_query
 from conveyor.store.protocol import Clock, QueueInfo, SqlSteps, WorkerInfo
 from conveyor.store.queries import load_queries, migration_files
@@ -112,13 +112,8 @@ class PostgresStore:
         self._claims: AsyncConnectionPool[Conn] | None = None
         self._capped: dict[tuple[str, str], tuple[bool, float]] = {}
         self._wakeup = asyncio.Event()
-        self._enqueues: GroupCommit[NewJob, Job] = GroupCommit(
-            self._enqueue_group,
-            writers=2,
-            extra_writer_at=EXTRA_WRITER_AT,
-            # Raised by the insert, which commits on its own: what follows it may fail
-            # with the jobs already written, and must not write them again.
-            refused=(InvalidInput, NotFound),
+        self._enqueues: GroupCommit[NewJob, Job | Conflict] = GroupCommit(
+            self._enqueue_group, writers=2, extra_writer_at=EXTRA_WRITER_AT
         )
         self._listening = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
@@ -197,11 +192,13 @@ class PostgresStore:
     async def open(self) -> None:
         """Open the pools and wait for the first connection."""
         pool = self._new_pool("conveyor", min(2, self.pool_size), self.pool_size)
-        # Claims get connections of their own, opened on the first claim, on which
-        # prepared statements keep their generic plan (plan_cache_mode): on the
-        # others PostgreSQL planned every claim again, since a generic plan, not
-        # knowing the limit, looks dearer (0.5 ms a claim, half of all its work).
-        claims = self._new_pool("conveyor-claims", 0, 2, "-c plan_cache_mode=force_generic_plan")
+        # Claims get connections of their own, opened as claims need them (one per
+        # worker claiming at once), on which prepared statements keep their generic
+        # plan (plan_cache_mode): elsewhere PostgreSQL planned every claim again, as
+        # a generic plan, not knowing the limit, looks dearer (0.5 ms a claim).
+        claims = self._new_pool(
+            "conveyor-claims", 0, self.pool_size, "-c plan_cache_mode=force_generic_plan"
+        )
         try:
             with driver_errors():
                 # One direct connection first: it fails at once, with the server's reason.
@@ -217,6 +214,7 @@ class PostgresStore:
     def _new_pool(
         self, name: str, min_size: int, max_size: int, options: str = ""
     ) -> AsyncConnectionPool[Conn]:
+        """A pool of UTC sessions in autocommit, with ``options`` for the server."""
         return AsyncConnectionPool(
             self.url,
             connection_class=AsyncConnection[DictRow],
@@ -241,10 +239,13 @@ class PostgresStore:
                 await self._listener
             self._listener = None
             self._listening.clear()
-        for pool in (self._pool, self._claims):
+        pool, claims, self._pool, self._claims = self._pool, self._claims, None, None
+        try:
             if pool is not None:
                 await pool.close()
-        self._pool = self._claims = None
+        finally:
+            if claims is not None:
+                await claims.close()
 
     async def _schema_version(self, conn: Conn) -> int:
         cursor = await conn.execute(
@@ -297,24 +298,52 @@ class PostgresStore:
         a known ``message_id`` returns the first job."""
         if not jobs:
             return []
-        return await self._enqueues.submit(jobs)
+        answers = await self._enqueues.submit(jobs)
+        for answer in answers:
+            if isinstance(answer, Conflict):
+                raise answer
+        return [answer for answer in answers if isinstance(answer, Job)]
 
-    async def _enqueue_group(self, jobs: list[NewJob]) -> list[Job]:
-        async with self._connection() as conn:
-            now, states, inserted = await self._insert_jobs(conn, jobs)
-            created = []
-            for job, state, row in zip(jobs, states, _match_inserted(jobs, inserted), strict=True):
-                if row is not None:
-                    created.append(job.as_job(row["id"], state, now))
-                    continue
-                # the message_id was seen before: return the first job
-                key = {"tenant_id": job.tenant_id, "message_id": job.message_id}
-                first = await self._one(conn, "job_by_message_id", key)
-                if first is None:
-                    raise Conflict(f"message {job.message_id!r} is being enqueued")
-                created.append(self._job(first))
+    async def _enqueue_group(self, jobs: list[NewJob]) -> list[Job | Conflict]:
+        """Write a group: an error of its insert (which commits on its own) stored
+        nothing, unless the connection was lost; any later error comes after the jobs
+        were stored (see ``GroupCommit``)."""
+        try:
+            async with self._connection() as conn:
+                now, states, inserted = await self._insert_jobs(conn, jobs)
+                try:
+                    with driver_errors():
+                        answers = await self._answers(conn, jobs, states, inserted, now)
+                except Exception as exc:
+                    raise Uncertain(exc) from exc
+        except StoreUnavailable as exc:  # lost around the commit: some may be stored
+            raise Uncertain(exc) from exc
         self._wakeup.set()
-        return created
+        return answers
+
+    async def _answers(
+        self,
+        conn: Conn,
+        jobs: list[NewJob],
+        states: list[JobState],
+        inserted: list[DictRow],
+        now: datetime,
+    ) -> list[Job | Conflict]:
+        """Each job as stored, in input order: an inserted one as built, a known
+        message_id's first job read back (``Conflict`` if it is gone meanwhile)."""
+        answers: list[Job | Conflict] = []
+        for job, state, row in zip(jobs, states, _match_inserted(jobs, inserted), strict=True):
+            if row is not None:
+                answers.append(job.as_job(row["id"], state, now))
+                continue
+            key = {"tenant_id": job.tenant_id, "message_id": job.message_id}
+            first = await self._one(conn, "job_by_message_id", key)
+            answers.append(
+                self._job(first)
+                if first is not None
+                else Conflict(f"message {job.message_id!r} is being enqueued")
+            )
+        return answers
 
     async def _insert_jobs(
         self, conn: Conn, jobs: list[NewJob]
