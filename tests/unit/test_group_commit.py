@@ -88,6 +88,24 @@ async def test_an_uncertain_group_fails_every_caller_and_writes_none_again() -> 
     assert writer.kept == [1, 2, 3]  # each once: the group was not written again
 
 
+async def test_callers_of_a_cancelled_writer_are_cancelled_not_left_waiting() -> None:
+    started = asyncio.Event()
+
+    async def stuck(items: list[int]) -> list[int]:
+        started.set()
+        await asyncio.Event().wait()
+        return items
+
+    group = GroupCommit(stuck)
+    call = asyncio.ensure_future(group.submit([1]))
+    await started.wait()
+    (writer,) = group._writers
+    writer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(1):
+            await call
+
+
 class CountingWriter(Writer):
     """A :class:`Writer` that remembers how many writes ran at once, at most."""
 

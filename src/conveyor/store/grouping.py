@@ -89,6 +89,18 @@ class GroupCommit(Generic[Item, Result]):
     async def _write_group(
         self, group: list[tuple[Sequence[Item], asyncio.Future[list[Result]]]]
     ) -> None:
+        try:
+            await self._settle(group)
+        finally:
+            # Only a cancelled writer gets here with callers left: they must not wait
+            # for ever.
+            for _, future in group:
+                if not future.done():
+                    future.cancel()
+
+    async def _settle(
+        self, group: list[tuple[Sequence[Item], asyncio.Future[list[Result]]]]
+    ) -> None:
         if len(group) == 1:
             await self._answer(*group[0])
             return
