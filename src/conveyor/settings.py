@@ -13,7 +13,14 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -38,6 +45,7 @@ class Settings(BaseSettings):
     """Everything ``conveyor serve`` can be told."""
 
     model_config = SettingsConfigDict(env_prefix="CONVEYOR_", extra="forbid", toml_file=None)
+    _box: SecretBox | None = PrivateAttr(default=None)
 
     database_url: str = DEFAULT_DATABASE_URL
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
@@ -256,7 +264,13 @@ class Settings(BaseSettings):
     def secret_box(self, *, create: bool = True) -> SecretBox:
         """What seals the secrets kept in the database: ``secret_key`` if set, else the
         key in ``data_dir``'s ``secret.key`` (made if missing and ``create``, else
-        ``NoSecretKey``)."""
+        ``NoSecretKey``). One box per settings, so that a secret that does not open is
+        logged once, however many parts of a server read it."""
+        if self._box is None:
+            self._box = self._new_box(create)
+        return self._box
+
+    def _new_box(self, create: bool) -> SecretBox:
         previous = [] if self.previous_secret_key is None else [self.previous_secret_key]
         previous_keys = [key.get_secret_value() for key in previous]
         if self.secret_key is not None:

@@ -97,3 +97,11 @@ def test_bad_values_name_the_setting(flags: dict[str, object], field: str) -> No
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="no such file"):
         load_settings(tmp_path / "absent.toml")
+
+
+def test_one_settings_seal_with_one_box(tmp_path: Path) -> None:
+    # The start-up check and the server share it: a secret that does not open is
+    # logged once, not once by each.
+    settings = load_settings(data_dir=tmp_path)
+    assert settings.secret_box() is settings.secret_box(create=False)
+    assert load_settings(data_dir=tmp_path).secret_box() is not settings.secret_box()
