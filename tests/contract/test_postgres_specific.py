@@ -17,7 +17,7 @@ import pytest
 
 from conveyor.domain.errors import Conflict, NotFound, StoreUnavailable
 from conveyor.domain.events import EventType
-from conveyor.domain.jobs import NewJob, new_job
+from conveyor.domain.jobs import Job, NewJob, new_job
 from conveyor.domain.lifecycle import JobState
 from conveyor.domain.outcomes import Finish
 from conveyor.store.postgres.store import PostgresStore
@@ -211,7 +211,7 @@ async def test_claims_keep_their_generic_plan(
         await store.enqueue([new_job("t", now=store.clock())])
         (job,) = await store.claim(TENANT, "default", "w", 1, 30)
         await store.finish([_completed(job.id, job.attempt)])
-    async with store._claim_connection() as conn:
+    async with store._connection(store._claims_pool()) as conn:
         cursor = await conn.execute(
             "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
             " WHERE statement LIKE '%claimed AS%'"
@@ -587,20 +587,26 @@ async def test_a_batch_refused_for_another_reason_is_not_sent_again(
     assert sent == ["insert_job"]
 
 
-def _slow_first_insert(store: PostgresStore) -> asyncio.Event:
-    """Hold the store's next insert a moment, so calls made meanwhile merge into one
-    group; the event is set once that insert has started."""
+async def _enqueue_merged(
+    store: PostgresStore, *calls: list[NewJob]
+) -> list[asyncio.Future[list[Job]]]:
+    """Enqueue a lone job whose insert is held a moment, and ``calls`` meanwhile, so
+    that they share the next group; the calls, once the lone job is stored."""
     run = store._all
-    started = asyncio.Event()
+    held = asyncio.Event()
 
-    async def slow_first_insert(conn: Any, name: str, params: dict[str, Any]) -> Any:
-        if name == "insert_job" and not started.is_set():
-            started.set()
+    async def hold_first_insert(conn: Any, name: str, params: dict[str, Any]) -> Any:
+        if name == "insert_job" and not held.is_set():
+            held.set()
             await asyncio.sleep(0.05)
         return await run(conn, name, params)
 
-    store._all = slow_first_insert  # type: ignore[method-assign]
-    return started
+    store._all = hold_first_insert  # type: ignore[method-assign]
+    lone = asyncio.ensure_future(store.enqueue([new_job("t", key="lone", now=store.clock())]))
+    await held.wait()
+    merged = [asyncio.ensure_future(store.enqueue(jobs)) for jobs in calls]
+    await lone
+    return merged
 
 
 async def test_a_group_failing_after_its_insert_committed_is_not_inserted_again(
@@ -610,19 +616,16 @@ async def test_a_group_failing_after_its_insert_committed_is_not_inserted_again(
     # fails. Writing each caller again would store the jobs without message id twice.
     store = stores[0]
     await store.enqueue([new_job("t", message_id="m1", now=store.clock())])
-    slow_insert = _slow_first_insert(store)
 
     async def lookup_lost(conn: Any, name: str, params: dict[str, Any]) -> Any:
         raise psycopg.OperationalError("connection lost")
 
     store._one = lookup_lost  # type: ignore[method-assign]
-    lone = asyncio.ensure_future(store.enqueue([new_job("t", key="lone", now=store.clock())]))
-    await slow_insert.wait()
-    merged = [
-        asyncio.ensure_future(store.enqueue([new_job("t", key="fresh", now=store.clock())])),
-        asyncio.ensure_future(store.enqueue([new_job("t", message_id="m1", now=store.clock())])),
-    ]
-    await lone
+    merged = await _enqueue_merged(
+        store,
+        [new_job("t", key="fresh", now=store.clock())],
+        [new_job("t", message_id="m1", now=store.clock())],
+    )
     for call in merged:
         with pytest.raises(StoreUnavailable):
             await call
@@ -639,17 +642,16 @@ async def test_a_group_whose_known_message_id_vanished_fails_only_its_caller(
     # data deleted meanwhile): that caller gets Conflict, the others their jobs.
     store = stores[0]
     await store.enqueue([new_job("t", message_id="m1", now=store.clock())])
-    slow_insert = _slow_first_insert(store)
 
     async def vanished(conn: Any, name: str, params: dict[str, Any]) -> Any:
         return None
 
     store._one = vanished  # type: ignore[method-assign]
-    lone = asyncio.ensure_future(store.enqueue([new_job("t", key="lone", now=store.clock())]))
-    await slow_insert.wait()
-    fresh = asyncio.ensure_future(store.enqueue([new_job("t", key="fresh", now=store.clock())]))
-    known = asyncio.ensure_future(store.enqueue([new_job("t", message_id="m1", now=store.clock())]))
-    await lone
+    fresh, known = await _enqueue_merged(
+        store,
+        [new_job("t", key="fresh", now=store.clock())],
+        [new_job("t", message_id="m1", now=store.clock())],
+    )
     (job,) = await fresh
     assert job.key == "fresh"
     with pytest.raises(Conflict, match="m1"):

@@ -94,6 +94,17 @@ async def _configure(conn: Conn) -> None:
         conn.adapters.register_loader(name, TextLoader)
 
 
+@contextlib.contextmanager
+def _stored() -> Iterator[None]:
+    """For what follows a write that has committed: any error, translated, becomes
+    ``Uncertain``, so that the write is not made again."""
+    try:
+        with driver_errors():
+            yield
+    except Exception as exc:
+        raise Uncertain(exc) from exc
+
+
 def _detail(exc: psycopg.Error) -> str:
     return (exc.diag.message_detail or exc.diag.message_primary or str(exc)).strip()
 
@@ -131,20 +142,20 @@ class PostgresStore:
         # Our own queries.sql, never input (mypy reads LiteralString as str).
         return self._sql[name]
 
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Conn]:
-        """A pooled connection in autocommit: each statement commits on its own."""
-        with driver_errors():
-            async with self.pool.connection() as conn:
-                yield conn
-
-    @contextlib.asynccontextmanager
-    async def _claim_connection(self) -> AsyncIterator[Conn]:
-        """A connection of the claims' own pool (generic plans), in autocommit."""
+    def _claims_pool(self) -> AsyncConnectionPool[Conn]:
+        """The claims' own pool (generic plans, see :meth:`open`)."""
         if self._claims is None:
             raise StoreUnavailable("the store is not open")
+        return self._claims
+
+    @contextlib.asynccontextmanager
+    async def _connection(
+        self, pool: AsyncConnectionPool[Conn] | None = None
+    ) -> AsyncIterator[Conn]:
+        """A connection of ``pool`` (the main one by default) in autocommit: each
+        statement commits on its own."""
         with driver_errors():
-            async with self._claims.connection() as conn:
+            async with (pool or self.pool).connection() as conn:
                 yield conn
 
     @contextlib.asynccontextmanager
@@ -311,11 +322,8 @@ class PostgresStore:
         try:
             async with self._connection() as conn:
                 now, states, inserted = await self._insert_jobs(conn, jobs)
-                try:
-                    with driver_errors():
-                        answers = await self._answers(conn, jobs, states, inserted, now)
-                except Exception as exc:
-                    raise Uncertain(exc) from exc
+                with _stored():
+                    answers = await self._answers(conn, jobs, states, inserted, now)
         except StoreUnavailable as exc:  # lost around the commit: some may be stored
             raise Uncertain(exc) from exc
         self._wakeup.set()
@@ -456,10 +464,10 @@ class PostgresStore:
             }
 
         if not await self._is_capped(tenant_id, queue):
-            async with self._claim_connection() as conn:
+            async with self._connection(self._claims_pool()) as conn:
                 claimed = await self._values(conn, name, stamped(limit, True))
         else:
-            async with self._claim_connection() as conn, conn.transaction():
+            async with self._connection(self._claims_pool()) as conn, conn.transaction():
                 allowed = await self._claim_limit(conn, key, limit)
                 if allowed <= 0:
                     return []
