@@ -14,8 +14,8 @@ from conveyor.domain.events import ARRIVAL_EVENT
 from conveyor.domain.jobs import ErrorInfo, check_name
 from conveyor.domain.lifecycle import JobState
 from conveyor.domain.outcomes import Finish
-from conveyor.store.postgres import store as postgres
-from conveyor.store.sqlite import store as sqlite
+from conveyor.store.postgres import claims as postgres
+from conveyor.store.sqlite import claims as sqlite
 
 NOW = datetime(2026, 12, 1, 10, 0, 0, 123456, tzinfo=UTC)
 

@@ -12,6 +12,8 @@ import re
 from functools import cache
 from importlib.resources import files
 
+from conveyor.domain.errors import SchemaOutdated
+
 _SECTION = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 _COMMENT_LINE = re.compile(r"^\s*--.*\n?", re.MULTILINE)
 _PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
@@ -67,3 +69,11 @@ def migration_files(dialect: str) -> list[tuple[int, str, str]]:
         if match:
             found.append((int(match[1]), match[2], entry.read_text("utf-8")))
     return sorted(found)
+
+
+def require_schema(dialect: str, current: int) -> None:
+    """Raise ``SchemaOutdated`` unless schema version ``current`` has every migration
+    of ``dialect``."""
+    required = migration_files(dialect)[-1][0]
+    if current < required:
+        raise SchemaOutdated(current, required)

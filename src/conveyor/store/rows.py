@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any, Protocol
@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from conveyor.domain.events import Event
 from conveyor.domain.jobs import Artifact, Attempt, ErrorInfo, Job
 from conveyor.domain.lifecycle import JobState
-from conveyor.store.protocol import WorkerInfo
+from conveyor.store.protocol import QueueInfo, WorkerInfo
 
 
 class Row(Protocol):
@@ -151,6 +151,23 @@ def worker_from_row(row: Row, read_time: TimeReader) -> WorkerInfo:
         started_at=read_time(row["started_at"]),
         last_seen_at=read_time(row["last_seen_at"]),
     )
+
+
+def queue_infos(
+    settings: Sequence[Row], counts: Mapping[tuple[str, JobState], int]
+) -> list[QueueInfo]:
+    """Every queue that has a settings row or jobs, by name, with its counts by state."""
+    by_name = {r["name"]: r for r in settings}
+    names = sorted(set(by_name) | {queue for queue, _ in counts})
+    return [
+        QueueInfo(
+            name=name,
+            paused=bool(by_name[name]["paused"]) if name in by_name else False,
+            concurrency=by_name[name]["concurrency"] if name in by_name else None,
+            counts={state: n for (queue, state), n in counts.items() if queue == name},
+        )
+        for name in names
+    ]
 
 
 def dump_json(value: Any) -> str | None:
