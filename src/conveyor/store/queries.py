@@ -4,6 +4,9 @@ A section starts with a line ``-- name: claim_jobs`` and runs to the next one.
 Both dialects define the same names (a unit test checks), so the two versions of
 each hot path can be read side by side. Queries off the hot path live once, in a
 portable file (``accounts.sql``) that :func:`load_portable` adapts to each dialect.
+
+Migrations are numbered SQL files per dialect (:func:`migration_files`); a store
+refuses to run on an older schema (:func:`require_schema`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What every part of the PostgreSQL store shares: its settings and state, the
 connection pools, the plumbing that runs ``queries.sql``, opening, closing and
-migrating, and the one translation of psycopg's errors."""
+migrating, the portable statements, and the one translation of psycopg's errors."""
 
 from __future__ import annotations
 

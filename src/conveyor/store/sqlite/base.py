@@ -1,6 +1,6 @@
 """The SQLite store's shared state and plumbing: the connection and its thread, write
 transactions, migrations, portable statements, and what more than one role needs
-(see :mod:`.store`)."""
+(see :mod:`~conveyor.store.sqlite.store`)."""
 
 from __future__ import annotations
 
