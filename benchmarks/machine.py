@@ -14,7 +14,16 @@ from typing import Any
 from benchmarks.config import ROOT
 from benchmarks.databases import server_version
 
-PACKAGES = ("conveyor", "pgqueuer", "procrastinate", "psycopg", "asyncpg", "sqlalchemy")
+PACKAGES = (
+    "conveyor",
+    "pgqueuer",
+    "procrastinate",
+    "celery",
+    "kombu",
+    "psycopg",
+    "asyncpg",
+    "sqlalchemy",
+)
 
 
 def _cpu_model() -> str:
