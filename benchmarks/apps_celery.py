@@ -1,9 +1,12 @@
 """The Celery worker the benchmark runs, on RabbitMQ:
 ``celery -A benchmarks.apps_celery worker --pool solo -Q QUEUE``.
 
-One process (the ``solo`` pool), Celery's defaults otherwise (early acknowledgement,
-a prefetch of 4), no result backend. The broker comes from ``BENCH_AMQP_URL``, the
-queue from ``BENCH_CELERY_QUEUE``, so that each measurement has a queue of its own.
+One process (the ``solo`` pool with ``--concurrency 1``, so a prefetch of 4), early
+acknowledgement (Celery's default), persistent messages that the broker confirms
+before a publish returns (``confirm_publish``: an enqueue is stored, as a committed
+one is for the others), no result backend. The broker comes from ``BENCH_AMQP_URL``
+(default: the local RabbitMQ as guest), the queue from ``BENCH_CELERY_QUEUE``, so
+that each measurement has a queue (and exchange) of its own.
 
 Celery keeps no record of finished tasks without a result backend, and a backend
 would add its own cost to every task. So the no-op task tallies itself in memory,
@@ -29,11 +32,17 @@ DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 FLUSH_SECONDS = 0.05
 
 
-def make_app(queue: str, broker: str | None = None) -> Celery:
+def amqp_url() -> str:
+    """The broker: ``BENCH_AMQP_URL``, else the local RabbitMQ."""
+    return os.environ.get(AMQP_URL_ENV, DEFAULT_AMQP_URL)
+
+
+def make_app(queue: str) -> Celery:
     """A Celery app on RabbitMQ whose tasks go to ``queue``."""
-    celery = Celery("bench", broker=broker or os.environ.get(AMQP_URL_ENV, DEFAULT_AMQP_URL))
+    celery = Celery("bench", broker=amqp_url())
     celery.conf.update(
         task_default_queue=queue,
+        broker_transport_options={"confirm_publish": True},
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
@@ -56,8 +65,8 @@ class Tally:
         if self.first_start is None:
             self.first_start = started
             self._start_flusher()
-        self.done += 1
-        self.last_finish = time.time()
+        self.last_finish = time.time()  # before the count: a flush never pairs a new
+        self.done += 1  # count with an older finish
 
     def _start_flusher(self) -> None:
         if self.path is None:

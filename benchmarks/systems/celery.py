@@ -10,9 +10,9 @@ from celery import Celery
 
 from benchmarks.apps_celery import (
     AMQP_URL_ENV,
-    DEFAULT_AMQP_URL,
     PROGRESS_ENV,
     QUEUE_ENV,
+    amqp_url,
     make_app,
     read_progress,
 )
@@ -21,7 +21,8 @@ from benchmarks.systems.base import Progress, System
 
 
 class CeleryRabbitMQ(System):
-    """Celery: a queue of its own per measurement on the local RabbitMQ, deleted after.
+    """Celery: a queue and exchange of their own per measurement on RabbitMQ
+    (``BENCH_AMQP_URL``, else the local one), deleted after.
 
     Celery has no batch API: a batch is one ``send_task`` per job on one producer.
     """
@@ -37,6 +38,7 @@ class CeleryRabbitMQ(System):
 
     @property
     def app(self) -> Celery:
+        """The client app (once open)."""
         if self._app is None:
             raise RuntimeError("not open")
         return self._app
@@ -49,15 +51,18 @@ class CeleryRabbitMQ(System):
         return  # the queue is declared by the first publish and by the worker
 
     async def open(self) -> None:
-        self._app = make_app(self.queue, DEFAULT_AMQP_URL)
+        self._app = make_app(self.queue)
 
     async def close(self) -> None:
         if self._app is None:
             return
-        with self._app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(self.queue)
-        self._app.close()
-        self._app = None
+        try:
+            with self._app.connection_for_write() as conn:
+                conn.default_channel.queue_delete(self.queue)
+                conn.default_channel.exchange_delete(self.queue)  # Celery names it after the queue
+        finally:
+            self._app.close()
+            self._app = None
 
     async def enqueue_noop(self) -> None:
         self.app.send_task("noop")
@@ -80,6 +85,8 @@ class CeleryRabbitMQ(System):
             "worker",
             "--pool",
             "solo",
+            "--concurrency",
+            "1",  # else the prefetch is the core count times 4
             "--loglevel",
             "WARNING",
             "--without-gossip",
@@ -91,7 +98,7 @@ class CeleryRabbitMQ(System):
 
     def worker_env(self) -> dict[str, str]:
         return {
-            AMQP_URL_ENV: DEFAULT_AMQP_URL,
+            AMQP_URL_ENV: amqp_url(),
             QUEUE_ENV: self.queue,
             PROGRESS_ENV: str(self._progress_path),
             STAMP_ENV: str(self.workdir / "stamps.txt"),
