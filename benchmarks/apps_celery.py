@@ -1,7 +1,8 @@
 """The Celery worker the benchmark runs, on RabbitMQ:
 ``celery -A benchmarks.apps_celery worker --pool solo -Q QUEUE``.
 
-One process (the ``solo`` pool with ``--concurrency 1``, so a prefetch of 4), early
+One process (the ``solo`` pool; Celery still sets the prefetch to the number of
+cores times 4, 8 on two cores), early
 acknowledgement (Celery's default), persistent messages that the broker confirms
 before a publish returns (``confirm_publish``: an enqueue is stored, as a committed
 one is for the others), no result backend. The broker comes from ``BENCH_AMQP_URL``

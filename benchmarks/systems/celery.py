@@ -85,8 +85,6 @@ class CeleryRabbitMQ(System):
             "worker",
             "--pool",
             "solo",
-            "--concurrency",
-            "1",  # else the prefetch is the core count times 4
             "--loglevel",
             "WARNING",
             "--without-gossip",
