@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -109,8 +109,7 @@ class GroupCommit(Generic[Item, Result]):
             results = await self._write(merged)
         except Uncertain as uncertain:
             for _, future in group:
-                if not future.done():
-                    future.set_exception(uncertain.error)
+                _fail(future, uncertain)
             return
         except Exception:
             # One caller's bad input must not fail the others: write each alone.
@@ -126,12 +125,14 @@ class GroupCommit(Generic[Item, Result]):
     async def _answer(self, items: Sequence[Item], future: asyncio.Future[list[Result]]) -> None:
         try:
             result = await self._write(list(items))
-        except Uncertain as uncertain:
-            if not future.done():
-                future.set_exception(uncertain.error)
         except Exception as exc:
-            if not future.done():
-                future.set_exception(exc)
+            _fail(future, exc)
         else:
             if not future.done():
                 future.set_result(result)
+
+
+def _fail(future: asyncio.Future[Any], exc: Exception) -> None:
+    """Give a waiting caller the error: the one an ``Uncertain`` carries, else ``exc``."""
+    if not future.done():
+        future.set_exception(exc.error if isinstance(exc, Uncertain) else exc)
