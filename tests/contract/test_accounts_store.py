@@ -25,7 +25,7 @@ from conveyor.domain.accounts import (
     User,
 )
 from conveyor.domain.errors import Conflict, NotFound
-from conveyor.domain.jobs import Job, JobFilter, new_job
+from conveyor.domain.jobs import Job, JobFilter, NewJob, new_job
 from conveyor.domain.outcomes import Completed, decide
 from conveyor.domain.retry import Backoff
 from conveyor.store import accounts_for
@@ -667,3 +667,27 @@ async def test_usage_counts_jobs_run_seconds_and_storage_of_one_tenant(
     assert later.run_seconds == pytest.approx(30.0)
     assert later.storage_bytes == usage.storage_bytes
     assert (await accounts.tenant_usage(OTHER, start, clock())).jobs_by_state == {"available": 1}
+
+
+async def test_a_message_id_is_known_per_tenant_within_one_batch(
+    store: Store, accounts: AccountStore, clock: FakeClock
+) -> None:
+    await accounts.create_tenant(tenant(ACME, clock()))
+
+    def batch(version: int) -> list[NewJob]:
+        return [
+            new_job("t", {"v": version}, tenant_id=tid, message_id=f"m-{n}", now=clock())
+            for n in range(50)
+            for tid in (ACME, OTHER)
+        ]
+
+    first = await store.enqueue(batch(1))
+    again = await store.enqueue([*batch(2), new_job("t", {"v": 2}, tenant_id=ACME, now=clock())])
+
+    assert len({job.id for job in first}) == 100
+    assert [job.id for job in again[:100]] == [job.id for job in first]
+    assert [(job.tenant_id, job.message_id) for job in again[:100]] == [
+        (job.tenant_id, job.message_id) for job in first
+    ]
+    assert [job.payload for job in again] == [{"v": 1}] * 100 + [{"v": 2}]
+    assert again[100].id not in {job.id for job in first}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
 import psycopg
@@ -609,6 +609,20 @@ async def _enqueue_merged(
     return merged
 
 
+def _replace_known_lookup(
+    store: PostgresStore, lookup: Callable[[], Coroutine[Any, Any, list[Any]]]
+) -> None:
+    """Make the store's read of known message ids' first jobs run ``lookup`` instead."""
+    read_rows = store._all
+
+    async def rows_or_lookup(conn: Any, name: str, params: dict[str, Any]) -> list[Any]:
+        if name == "jobs_by_message_ids":
+            return await lookup()
+        return await read_rows(conn, name, params)
+
+    store._all = rows_or_lookup  # type: ignore[method-assign]
+
+
 async def test_a_group_failing_after_its_insert_committed_is_not_inserted_again(
     stores: tuple[PostgresStore, PostgresStore],
 ) -> None:
@@ -617,10 +631,10 @@ async def test_a_group_failing_after_its_insert_committed_is_not_inserted_again(
     store = stores[0]
     await store.enqueue([new_job("t", message_id="m1", now=store.clock())])
 
-    async def lookup_lost(conn: Any, name: str, params: dict[str, Any]) -> Any:
+    async def lookup_lost() -> list[Any]:
         raise psycopg.OperationalError("connection lost")
 
-    store._one = lookup_lost  # type: ignore[method-assign]
+    _replace_known_lookup(store, lookup_lost)
     merged = await _enqueue_merged(
         store,
         [new_job("t", key="fresh", now=store.clock())],
@@ -643,10 +657,10 @@ async def test_a_group_whose_known_message_id_vanished_fails_only_its_caller(
     store = stores[0]
     await store.enqueue([new_job("t", message_id="m1", now=store.clock())])
 
-    async def vanished(conn: Any, name: str, params: dict[str, Any]) -> Any:
-        return None
+    async def vanished() -> list[Any]:
+        return []
 
-    store._one = vanished  # type: ignore[method-assign]
+    _replace_known_lookup(store, vanished)
     fresh, known = await _enqueue_merged(
         store,
         [new_job("t", key="fresh", now=store.clock())],

@@ -79,19 +79,29 @@ class PostgresEnqueue(PostgresBase):
     ) -> list[Job | Conflict]:
         """Each job as stored, in input order: an inserted one as built, a known
         message_id's first job read back (``Conflict`` if it is gone meanwhile)."""
+        paired = _match_inserted(jobs, inserted)
+        skipped = [job for job, row in zip(jobs, paired, strict=True) if row is None]
+        known = await self._known(conn, skipped)
         answers: list[Job | Conflict] = []
-        for job, state, row in zip(jobs, states, _match_inserted(jobs, inserted), strict=True):
+        for job, state, row in zip(jobs, states, paired, strict=True):
             if row is not None:
                 answers.append(job.as_job(row["id"], state, now))
-                continue
-            key = {"tenant_id": job.tenant_id, "message_id": job.message_id}
-            first = await self._one(conn, "job_by_message_id", key)
-            answers.append(
-                self._job(first)
-                if first is not None
-                else Conflict(f"message {job.message_id!r} is being enqueued")
-            )
+            else:
+                first = known.get((job.tenant_id, job.message_id))
+                answers.append(
+                    first
+                    if first is not None
+                    else Conflict(f"message {job.message_id!r} is being enqueued")
+                )
         return answers
+
+    async def _known(self, conn: Conn, jobs: list[NewJob]) -> dict[tuple[str, str | None], Job]:
+        """The first jobs of these jobs' message ids, in one query, by (tenant, message id)."""
+        if not jobs:
+            return {}
+        keys = _json([{"tenant_id": j.tenant_id, "message_id": j.message_id} for j in jobs])
+        found = await self._all(conn, "jobs_by_message_ids", {"keys": keys})
+        return {(row["tenant_id"], row["message_id"]): self._job(row) for row in found}
 
     async def _insert_jobs(
         self, conn: Conn, jobs: list[NewJob]

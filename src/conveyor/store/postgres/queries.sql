@@ -8,7 +8,7 @@
 -- name: insert_job
 -- A whole batch in one statement, from a JSON array. Rows come back in input order
 -- (ids are taken in ORDER BY ord); a row whose (tenant_id, message_id) exists is
--- skipped, and the store looks the first job up with job_by_message_id.
+-- skipped, and the store looks the first job up with jobs_by_message_ids.
 WITH input AS (
     SELECT *
     FROM jsonb_to_recordset(%(batch)s::jsonb) AS i (
@@ -44,8 +44,13 @@ SELECT inserted.id, inserted.tenant_id, inserted.message_id
 FROM inserted, notified
 ORDER BY id
 
--- name: job_by_message_id
-SELECT * FROM jobs WHERE tenant_id = %(tenant_id)s AND message_id = %(message_id)s
+-- name: jobs_by_message_ids
+-- The jobs of a JSON array of {tenant_id, message_id} objects, in one query.
+SELECT jobs.*
+FROM jobs
+JOIN jsonb_to_recordset(%(keys)s::jsonb) AS k (tenant_id text, message_id text)
+  ON jobs.tenant_id = k.tenant_id AND jobs.message_id = k.message_id
+WHERE jobs.message_id IS NOT NULL
 
 -- name: get_job
 SELECT * FROM jobs WHERE tenant_id = %(tenant_id)s AND id = %(id)s

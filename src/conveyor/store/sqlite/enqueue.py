@@ -59,13 +59,19 @@ class SQLiteEnqueue(SQLiteBase):
         now: datetime,
     ) -> list[Job]:
         """The batch in input order, where a known message_id stands for its first job."""
+        keys = [
+            {"tenant_id": j.tenant_id, "message_id": j.message_id}
+            for j in jobs
+            if j.message_id is not None
+        ]
+        found = conn.execute(self._q("jobs_by_message_ids"), {"keys": json.dumps(keys)})
+        first_jobs = {(row["tenant_id"], row["message_id"]): self._job(row) for row in found}
         fresh = iter(ids)
         created = set(ids)
         result: list[Job] = []
         for job, state in zip(jobs, states, strict=True):
             if job.message_id is not None:
-                params = {"tenant_id": job.tenant_id, "message_id": job.message_id}
-                first = self._job(conn.execute(self._q("job_by_message_id"), params).fetchone())
+                first = first_jobs[job.tenant_id, job.message_id]
                 if first.id not in created:  # known before, or a repeat within this batch
                     result.append(first)
                     continue

@@ -4,7 +4,7 @@
 -- name: insert_job
 -- A whole batch in one statement, from a JSON array of jobs; a row whose
 -- (tenant_id, message_id) exists is skipped, and the store looks the first job up
--- with job_by_message_id. ("WHERE true" lets SQLite parse ON CONFLICT after SELECT.)
+-- with jobs_by_message_ids. ("WHERE true" lets SQLite parse ON CONFLICT after SELECT.)
 INSERT INTO jobs (tenant_id, task, queue, state, priority, run_at, payload, max_attempts,
                   timeout, message_id, content_type, content_encoding, key, tags, assignee,
                   immediate, task_version, created_by, created_at, updated_at)
@@ -28,8 +28,13 @@ FROM jobs
 WHERE id BETWEEN :low AND :high
 ORDER BY id
 
--- name: job_by_message_id
-SELECT * FROM jobs WHERE tenant_id = :tenant_id AND message_id = :message_id
+-- name: jobs_by_message_ids
+-- The jobs of a JSON array of {tenant_id, message_id} objects, in one query.
+SELECT *
+FROM jobs
+WHERE message_id IS NOT NULL
+  AND (tenant_id, message_id) IN (
+      SELECT value ->> 'tenant_id', value ->> 'message_id' FROM json_each(:keys))
 
 -- name: get_job
 SELECT * FROM jobs WHERE tenant_id = :tenant_id AND id = :id
