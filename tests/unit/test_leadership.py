@@ -6,12 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.store.leadership import (
-    AdvisoryLockLeadership,
-    FileLockLeadership,
-    SoleLeadership,
-    leadership_for,
-)
+from conveyor.store.leadership import FileLockLeadership, SoleLeadership, leadership_for
+from conveyor.store.postgres.leadership import AdvisoryLockLeadership
 
 pytestmark = pytest.mark.anyio
 

@@ -29,14 +29,13 @@ from conveyor.amqp.connection import describe_error, is_lost, reconnect_delay, s
 from conveyor.domain.events import Event
 from conveyor.domain.webhooks import event_body
 from conveyor.loops.base import Loop
-from conveyor.store.amqp_protocol import AmqpStore
+from conveyor.store.amqp_protocol import EGRESS_CURSOR, AmqpStore
 from conveyor.store.leadership import Leadership, leadership_for
 from conveyor.store.protocol import Store
 
 log = logging.getLogger("conveyor.amqp.egress")
 
 ROLE = "amqp-egress"
-CURSOR = "egress"
 EVENT_BATCH = 200
 CONNECT_TIMEOUT = 10.0
 PUBLISH_TIMEOUT = 10.0
@@ -139,7 +138,7 @@ class AmqpEgress(Loop):
     async def publish_new(self) -> int:
         """Publish every event after the cursor, a batch at a time, each batch confirmed
         before the cursor moves past it."""
-        cursor = await self.amqp.cursor(CURSOR, self.clock())
+        cursor = await self.amqp.cursor(EGRESS_CURSOR, self.clock())
         sent = 0
         while True:
             events = await self.store.list_events(None, cursor, EVENT_BATCH)
@@ -148,7 +147,7 @@ class AmqpEgress(Loop):
             exchange = await self._exchange_now()
             await publish_confirmed(exchange, events, self.publish_timeout)
             last = events[-1].id
-            if not await self.amqp.advance_cursor(CURSOR, cursor, last, self.clock()):
+            if not await self.amqp.advance_cursor(EGRESS_CURSOR, cursor, last, self.clock()):
                 return sent  # another node moved it on
             cursor = last
             sent += len(events)

@@ -16,14 +16,13 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from conveyor.amqp.egress import CURSOR
 from conveyor.amqp.routes import DEFAULT_RESERVED, AmqpRouteService, reserved_queues
 from conveyor.cli.context import cli_principal, console, options, run_with_store
 from conveyor.cli.jobs import AsJson
 from conveyor.cli.render import to_json
 from conveyor.settings import Settings, load_settings
 from conveyor.store import amqp_for
-from conveyor.store.amqp_protocol import AmqpRoute, RouteSpec
+from conveyor.store.amqp_protocol import EGRESS_CURSOR, AmqpRoute, RouteSpec
 from conveyor.store.protocol import Store
 
 T = TypeVar("T")
@@ -138,7 +137,7 @@ def status(ctx: typer.Context, as_json: AsJson = False) -> None:
     async def read(store: Store) -> tuple[list[AmqpRoute], int | None, bool]:
         service = _service(store, tenant, settings)
         routes = await service.list_routes()
-        return routes, await amqp_for(store).read_cursor(CURSOR), service.bridge_running
+        return routes, await amqp_for(store).read_cursor(EGRESS_CURSOR), service.bridge_running
 
     routes, cursor, running = run_with_store(ctx, read)
     if as_json:

@@ -23,8 +23,6 @@ from conveyor.cli.jobs import AsJson
 from conveyor.cli.render import to_json
 from conveyor.domain.errors import InvalidInput
 from conveyor.domain.mail import MailRule, OutboxMail
-from conveyor.mail.rendering import Renderer
-from conveyor.mail.smtp import DeliveryError, SmtpTransport, smtp_config
 from conveyor.services.mail import MailService
 from conveyor.settings import load_settings
 from conveyor.store import mail_for
@@ -145,6 +143,10 @@ def send_test(
 ) -> None:
     """Send a test mail now with the SMTP settings of the server (``CONVEYOR_SMTP_HOST``
     and the rest). Exit code 2 if mail is not set up, 1 if the server refused it."""
+    # Here, not at the top: the other commands start without the template engine.
+    from conveyor.mail.rendering import Renderer
+    from conveyor.mail.smtp import DeliveryError, SmtpTransport, smtp_config
+
     try:
         settings = load_settings(config)
         transport = SmtpTransport(smtp_config(settings))

@@ -54,6 +54,10 @@ class AmqpRoute:
     updated_at: datetime
 
 
+EGRESS_CURSOR = "egress"
+"""The name of the egress publisher's cursor (the last event it published)."""
+
+
 class Outcome(StrEnum):
     """What became of one delivered message."""
 

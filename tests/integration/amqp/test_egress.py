@@ -9,16 +9,16 @@ import json
 import aio_pika
 import pytest
 
-from conveyor.amqp.egress import CURSOR
 from conveyor.domain.webhooks import event_body
 from conveyor.store import amqp_for
+from conveyor.store.amqp_protocol import EGRESS_CURSOR
 from tests.integration.amqp.conftest import Bridged, eventually
 
 pytestmark = pytest.mark.anyio
 
 
 async def _egress_started(bridged: Bridged) -> bool:
-    return await amqp_for(bridged.server.store).read_cursor(CURSOR) is not None
+    return await amqp_for(bridged.server.store).read_cursor(EGRESS_CURSOR) is not None
 
 
 async def test_a_jobs_events_arrive_in_order_on_a_bound_queue(bridged: Bridged) -> None:

@@ -13,12 +13,11 @@ from typing import Any
 import aio_pika
 import pytest
 
-from conveyor.amqp.egress import CURSOR
 from conveyor.amqp.routes import dead_letter_queue
 from conveyor.domain.jobs import Job
 from conveyor.services.jobs import JobService
 from conveyor.store import amqp_for
-from conveyor.store.amqp_protocol import RouteSpec
+from conveyor.store.amqp_protocol import EGRESS_CURSOR, RouteSpec
 from tests.integration.amqp.conftest import (
     TENANT,
     Bridged,
@@ -147,7 +146,7 @@ async def _every_event_published(bridged: Bridged, broker: Broker, queue_name: s
     events = await store.list_events(None, 0, 10_000)
 
     async def caught_up() -> bool:
-        cursor = await amqp_for(store).read_cursor(CURSOR)
+        cursor = await amqp_for(store).read_cursor(EGRESS_CURSOR)
         return cursor == events[-1].id
 
     await eventually(caught_up, seconds=30, what="egress to catch up")
@@ -168,7 +167,7 @@ async def _all_counted(bridged: Bridged, route_id: int) -> bool:
 
 
 async def _egress_started(bridged: Bridged) -> bool:
-    return await amqp_for(bridged.server.store).read_cursor(CURSOR) is not None
+    return await amqp_for(bridged.server.store).read_cursor(EGRESS_CURSOR) is not None
 
 
 async def _jobs_at_least(bridged: Bridged, count: int) -> bool:
