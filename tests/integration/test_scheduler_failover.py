@@ -1,5 +1,5 @@
 """Two ``conveyor serve`` nodes on one PostgreSQL database: one leads the scheduler;
-kill it and the other takes over. A schedule firing every second for 30 s makes one
+kill it and the other takes over. A schedule firing every second for 15 s makes one
 job per fire time, with no fire time missing, and the pause in job creation is the
 takeover time (printed, for the notes)."""
 
@@ -29,8 +29,8 @@ from tests.integration.test_serve import _free_port, _wait_ready
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
-RUN_SECONDS = 30
-KILL_AFTER = 10
+RUN_SECONDS = 15
+KILL_AFTER = 5
 
 
 def _leader_pid(url: str) -> int | None:
