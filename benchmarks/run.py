@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks import claim_cost, report, scenarios
+from benchmarks import claim_cost, commit_floor, report, scenarios
 from benchmarks.config import DOC_PATH, EXTRA_SYSTEMS, FULL, QUICK, RESULTS_DIR, SYSTEMS, Plan
 from benchmarks.databases import fresh_database
 from benchmarks.machine import describe
@@ -94,10 +94,12 @@ def _describe(metrics: dict[str, Any]) -> str:
 
 async def run_systems(
     systems: list[str], plan: Plan
-) -> tuple[dict[str, dict[str, list[Any]]], list[str]]:
-    """Every scenario on every system, ``plan.repeats`` times; raw values and errors."""
+) -> tuple[dict[str, dict[str, list[Any]]], list[str], list[commit_floor.CommitLatency]]:
+    """Every scenario on every system, ``plan.repeats`` times, each repetition followed by
+    the commit floor (:mod:`benchmarks.commit_floor`); raw values, errors, floors."""
     runs: dict[str, dict[str, list[Any]]] = {name: {} for name in systems}
     errors: list[str] = []
+    floors: list[commit_floor.CommitLatency] = []
     table = scenario_table(plan)
     for repeat in range(1, plan.repeats + 1):
         for name in systems:
@@ -112,7 +114,22 @@ async def run_systems(
                 for key, value in metrics.items():
                     runs[name].setdefault(key, []).append(value)
                 log(f"#{repeat} {name} {label}: {_describe(metrics)}")
-    return runs, errors
+        floors += await run_commit_floor(plan)
+    return runs, errors, floors
+
+
+async def run_commit_floor(plan: Plan) -> list[commit_floor.CommitLatency]:
+    """A bare durable commit on each database, paced as the pickup latency jobs are."""
+    found = [
+        await measure_floor(plan.latency_jobs, plan.latency_gap_seconds)
+        for measure_floor in (commit_floor.postgres, commit_floor.sqlite)
+    ]
+    for floor in found:
+        log(
+            f"commit floor, {floor.database}: p50 {floor.p50_ms:.2f} ms, "
+            f"p99 {floor.p99_ms:.2f} ms, max {floor.max_ms:.1f} ms"
+        )
+    return found
 
 
 async def run_claim_cost(plan: Plan) -> list[claim_cost.ClaimCost]:
@@ -166,11 +183,11 @@ async def main_async(args: argparse.Namespace) -> int:
     systems = _systems(args.only)
     meta = await describe()
     log(f"{plan.mode} run of {', '.join(systems)} on {meta['nproc']} cores ({meta['cpu']})")
-    runs, errors = await run_systems(systems, plan)
+    runs, errors, floors = await run_systems(systems, plan)
     claim = None
     if "conveyor-postgres" in systems and not args.no_claim_cost:
         claim = await run_claim_cost(plan)
-    result = report.build({**meta, "errors": errors}, plan, runs, claim)
+    result = report.build({**meta, "errors": errors}, plan, runs, claim, floors)
     complete = (
         not args.quick and set(SYSTEMS) <= set(systems) and not errors and not args.no_analyze
     )
