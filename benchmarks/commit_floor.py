@@ -1,9 +1,9 @@
 """The floor under pickup latency: one durable commit of one row, on the same databases.
 
 A job's pickup latency starts before its enqueue, and an enqueue returns only after
-its commit is durable; so no queue's p99 pickup can be lower than the p99 of a bare
-``INSERT`` commit on the same disk, paced as the latency jobs are. This measures that
-bare commit, on PostgreSQL (autocommit, the server's own durability settings) and on
+its commit is durable; so the disk's slow flushes of the log reach every queue's p99
+pickup too. This measures a bare one-row ``INSERT`` commit, paced as the latency jobs
+are, on PostgreSQL (autocommit, the server's own durability settings) and on
 SQLite (WAL, ``synchronous=FULL``), on a fresh database each time.
 """
 

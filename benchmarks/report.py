@@ -265,8 +265,8 @@ def _floor_lines(result: dict[str, Any]) -> list[str]:
     lines = [
         "",
         "Commit floor: one bare durable single-row `INSERT` commit, paced as the pickup jobs "
-        "are, median over repetitions. An enqueue returns after such a commit, so it bounds "
-        "every system's pickup latency from below:",
+        "are, median over repetitions. An enqueue returns only after such a commit, so the "
+        "disk's slow flushes reach every system's pickup p99 too:",
         "",
         "| database | p50 ms | p99 ms | max ms |",
         "| --- | ---: | ---: | ---: |",
