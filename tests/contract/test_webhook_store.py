@@ -77,8 +77,8 @@ async def test_a_subscription_starts_after_the_tenants_latest_event(
     await _jobs(store, clock, 2)
     webhook = await webhooks.add(ACME, SPEC, "whsec_c2VjcmV0", clock())
     assert webhook.cursor == (await store.list_events(ACME))[-1].id
-    assert await webhooks.get(ACME, webhook.id) == webhook
-    assert await webhooks.list_webhooks(ACME) == [webhook]
+    assert await webhooks.get(ACME, webhook.id, secrets=True) == webhook
+    assert await webhooks.list_webhooks(ACME) == [replace(webhook, secret="")]
     assert await webhooks.list_webhooks(GLOBEX) == []
 
 
@@ -94,7 +94,7 @@ async def test_another_tenant_can_neither_read_nor_change_a_subscription(
         await webhooks.delete(GLOBEX, webhook.id)
     with pytest.raises(NotFound):
         await webhooks.rotate(GLOBEX, webhook.id, "whsec_bmV3", clock(), clock())
-    assert await webhooks.get(ACME, webhook.id) == webhook
+    assert await webhooks.get(ACME, webhook.id, secrets=True) == webhook
 
 
 async def test_rotation_keeps_the_old_secret_until_the_overlap_ends(
@@ -224,7 +224,7 @@ async def test_secrets_are_kept_sealed_and_plain_ones_get_sealed_once(
         secret, previous = await _stored_secrets(store, webhook.id)
         assert is_sealed(secret) and previous is not None and is_sealed(previous)
         assert "whsec" not in secret + previous
-        read = await webhooks.get(ACME, webhook.id)
+        read = await webhooks.get(ACME, webhook.id, secrets=True)
         assert (read.secret, read.previous_secret) == expected
 
     await sealed_and_read(("whsec_bmV3", "whsec_b2xk"))
@@ -233,10 +233,41 @@ async def test_secrets_are_kept_sealed_and_plain_ones_get_sealed_once(
         f" WHERE id = {webhook.id}"
     )
     await store.run_sql([(plain, {})])
-    assert (await webhooks.get(ACME, webhook.id)).secret == "whsec_cGxhaW4"
+    assert (await webhooks.get(ACME, webhook.id, secrets=True)).secret == "whsec_cGxhaW4"
     assert await webhooks.seal_secrets() == 2
     assert await webhooks.seal_secrets() == 0
     await sealed_and_read(("whsec_cGxhaW4", "whsec_b2xk"))
+
+
+class _CountingBox(SecretBox):
+    """A box that counts the secrets it was asked to open."""
+
+    opened = 0
+
+    def open(self, stored: str) -> str:
+        self.opened += 1
+        return super().open(stored)
+
+
+async def test_lists_and_reads_leave_secrets_sealed_unless_asked(
+    store: Store, clock: FakeClock, webhooks: WebhookStore
+) -> None:
+    box = _CountingBox("a key for this test, long enough")
+    counted = webhooks_for(store, box)
+    first = await counted.add(ACME, SPEC, "whsec_b2xk", clock())
+    await counted.add(ACME, SPEC, "whsec_dHdv", clock())
+    await counted.rotate(ACME, first.id, "whsec_bmV3", clock() + timedelta(days=1), clock())
+    box.opened = 0
+
+    listed = await counted.list_webhooks(ACME)
+    read = await counted.get(ACME, first.id)
+    edited = await counted.update(ACME, first.id, replace(SPEC, description="edited"), clock())
+
+    assert [(w.secret, w.previous_secret) for w in [*listed, read, edited]] == [("", None)] * 4
+    assert box.opened == 0
+    opened = await counted.get(ACME, first.id, secrets=True)
+    assert (opened.secret, opened.previous_secret) == ("whsec_bmV3", "whsec_b2xk")
+    assert box.opened == 2
 
 
 async def test_a_secret_of_another_key_is_left_out_of_sending_until_rotated(
@@ -246,7 +277,7 @@ async def test_a_secret_of_another_key_is_left_out_of_sending_until_rotated(
     strangers = webhooks_for(store, SecretBox("another node's key, long"))
     theirs = await strangers.add(GLOBEX, SPEC, "whsec_dGhlaXJz", clock())
     assert [w.id for w in await webhooks.enabled()] == [mine.id]
-    assert (await webhooks.get(GLOBEX, theirs.id)).secret == ""  # readable, not sendable
+    assert (await webhooks.get(GLOBEX, theirs.id, secrets=True)).secret == ""  # not sendable
     assert [w.id for w in await webhooks.list_webhooks(GLOBEX)] == [theirs.id]
     assert await webhooks.seal_secrets() == 0  # left as it is: nothing to lose
     until = clock() + timedelta(days=1)

@@ -73,6 +73,7 @@ class Subscription:
     tenant_id: str
     spec: SubscriptionSpec
     secret: str = field(repr=False)
+    """Empty when read without its secrets (lists, edits) or when it does not open."""
     previous_secret: str | None = field(repr=False)
     previous_secret_until: datetime | None
     cursor: int

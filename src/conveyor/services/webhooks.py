@@ -162,7 +162,8 @@ class WebhookService:
     async def send_test(self, webhook_id: int) -> AttemptResult:
         """POST a signed ``webhook.test`` request to the Subscription's URL now and say
         what came back. Nothing is recorded: it is neither an event nor a delivery."""
-        webhook = await self.get(webhook_id)
+        self._may()
+        webhook = await self.store.get(self.tenant_id, webhook_id, secrets=True)
         if self.sender is None:
             raise InvalidInput("webhook", "this server sends no webhooks (webhooks = false)")
         now = self.clock()

@@ -48,14 +48,14 @@ class SqlWebhookStore(PortableStore):
             [row] = await self._rows("insert_webhook", write=True, **params)
         except NotFound:
             raise NotFound(f"tenant {tenant_id!r} does not exist") from None
-        return self._webhook(row)
+        return self._webhook(row, secrets=True)
 
-    async def get(self, tenant_id: str, webhook_id: int) -> Subscription:
-        """One Subscription, or ``NotFound``."""
+    async def get(self, tenant_id: str, webhook_id: int, *, secrets: bool = False) -> Subscription:
+        """One Subscription, or ``NotFound``; its secrets opened only if ``secrets``."""
         row = await self._one(
             "get_webhook", f"webhook {webhook_id}", tenant_id=tenant_id, id=webhook_id
         )
-        return self._webhook(row)
+        return self._webhook(row, secrets=secrets)
 
     async def list_webhooks(self, tenant_id: str) -> list[Subscription]:
         """The tenant's Subscriptions, oldest first."""
@@ -83,7 +83,7 @@ class SqlWebhookStore(PortableStore):
             until=until,
             now=now,
         )
-        return self._webhook(row)
+        return self._webhook(row, secrets=True)
 
     async def delete(self, tenant_id: str, webhook_id: int) -> None:
         """Delete a Subscription (its deliveries go with it)."""
@@ -103,7 +103,8 @@ class SqlWebhookStore(PortableStore):
         """Every tenant's enabled Subscriptions; one whose secret does not open (written
         with another key) is left out and logged, so the others are still sent."""
         rows = await self._rows("enabled_webhooks")
-        return [w for w in map(self._webhook, rows) if w.secret]
+        opened = (self._webhook(row, secrets=True) for row in rows)
+        return [w for w in opened if w.secret]
 
     async def record_events(
         self, webhook: Subscription, events: Sequence[Event], cursor: int, now: datetime
@@ -204,7 +205,9 @@ class SqlWebhookStore(PortableStore):
     def _time(self, value: Any) -> datetime | None:
         return None if value is None else self.store.read_time(value)
 
-    def _webhook(self, row: Row) -> Subscription:
+    def _webhook(self, row: Row, *, secrets: bool = False) -> Subscription:
+        """The Subscription of ``row``; its secrets stay sealed (empty) unless ``secrets``:
+        only sending and revealing a new secret need them."""
         spec = SubscriptionSpec(
             url=row["url"],
             event_types=tuple(json.loads(row["event_types"])),
@@ -217,8 +220,10 @@ class SqlWebhookStore(PortableStore):
             id=int(row["id"]),
             tenant_id=row["tenant_id"],
             spec=spec,
-            secret=self._opened(row["secret"], f"webhook {row['id']}") or "",
-            previous_secret=self._opened(row["previous_secret"], f"webhook {row['id']}"),
+            secret=(self._opened(row["secret"], f"webhook {row['id']}") if secrets else None) or "",
+            previous_secret=(
+                self._opened(row["previous_secret"], f"webhook {row['id']}") if secrets else None
+            ),
             previous_secret_until=self._time(row["previous_secret_until"]),
             cursor=int(row["last_event_id"]),
             failures=int(row["failures"]),

@@ -25,8 +25,10 @@ class WebhookStore(Protocol):
         """Store a Subscription that starts after the tenant's latest event; ``NotFound``
         if the tenant does not exist."""
 
-    async def get(self, tenant_id: str, webhook_id: int) -> Subscription:
-        """One Subscription, or ``NotFound``."""
+    async def get(self, tenant_id: str, webhook_id: int, *, secrets: bool = False) -> Subscription:
+        """One Subscription, or ``NotFound``. Its secrets are opened only if ``secrets``
+        (else empty), as in :meth:`list_webhooks` and :meth:`update`; :meth:`add`,
+        :meth:`rotate` and :meth:`enabled` always open them."""
 
     async def list_webhooks(self, tenant_id: str) -> list[Subscription]:
         """The tenant's Subscriptions, oldest first."""

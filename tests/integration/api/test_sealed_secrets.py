@@ -60,7 +60,9 @@ async def test_secrets_kept_in_plain_are_sealed_when_the_server_starts(
     try:
         [row] = await _raw(restarted, "SELECT secret FROM webhooks")
         assert is_sealed(row["secret"])
-        assert (await restarted.webhook_store.get("default", webhook.id)).secret == "whsec_cGxhaW4"
+        assert (
+            await restarted.webhook_store.get("default", webhook.id, secrets=True)
+        ).secret == "whsec_cGxhaW4"
     finally:
         await restarted.stop()
 
@@ -84,7 +86,9 @@ async def test_the_key_is_changed_by_starting_with_the_old_one_as_previous(
     changed = Server(server_settings(migrated_url, secret_key=new))
     await changed.start()
     try:
-        assert (await changed.webhook_store.get("default", webhook.id)).secret == "whsec_b2xk"
+        assert (
+            await changed.webhook_store.get("default", webhook.id, secrets=True)
+        ).secret == "whsec_b2xk"
     finally:
         await changed.stop()
 

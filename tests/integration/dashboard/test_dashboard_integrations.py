@@ -123,7 +123,7 @@ async def test_an_owner_adds_a_webhook_and_sees_its_secret_once(dash: Dashboard)
     assert "No webhooks yet" in (await alice.client.get("/webhooks")).text
     fields = {"event_types": "job.*, queue.paused", "queues": "mail", "description": "ops"}
     webhook_id, secret = await _add_webhook(alice, **fields)
-    stored = await dash.server.webhook_store.get("acme", webhook_id)
+    stored = await dash.server.webhook_store.get("acme", webhook_id, secrets=True)
     assert stored.secret == secret and stored.spec.enabled
     assert stored.spec.event_types == ("job.*", "queue.paused") and stored.spec.queues == ("mail",)
     listed = (await alice.client.get("/webhooks")).text
@@ -193,7 +193,7 @@ async def test_a_webhook_is_disabled_enabled_rotated_and_deleted(dash: Dashboard
     rotated = await alice.post(f"{path}/rotate")
     found = SECRET.search(rotated.text)
     assert rotated.status_code == 200 and found and found.group(1) != secret
-    stored = await dash.server.webhook_store.get("acme", webhook_id)
+    stored = await dash.server.webhook_store.get("acme", webhook_id, secrets=True)
     assert stored.secret == found.group(1) and stored.previous_secret == secret
     assert "The old secret also signs until" in rotated.text
     assert found.group(1) not in (await alice.client.get(path)).text
@@ -219,14 +219,16 @@ async def test_replacing_a_webhook_secret_is_asked_first(dash: Dashboard) -> Non
         assert confirm.status_code == 200 and f'action="{path}/rotate"' in confirm.text
         assert 'name="csrf_token"' in confirm.text and f'href="{path}">Cancel' in confirm.text
         assert "24 more hours" in confirm.text and SECRET.search(confirm.text) is None
-    stored = await dash.server.webhook_store.get("acme", webhook_id)
+    stored = await dash.server.webhook_store.get("acme", webhook_id, secrets=True)
     assert stored.secret == secret and stored.previous_secret is None
 
     rotated = await alice.post(f"{path}/rotate")
     found = SECRET.search(rotated.text)
     assert rotated.status_code == 200 and found and found.group(1) != secret
     assert rotated.text.count(found.group(1)) == 1
-    assert (await dash.server.webhook_store.get("acme", webhook_id)).secret == found.group(1)
+    assert (
+        await dash.server.webhook_store.get("acme", webhook_id, secrets=True)
+    ).secret == found.group(1)
     asked_again = (await alice.client.get(f"{path}/rotate")).text
     assert found.group(1) not in asked_again and "stops signing at once" in asked_again
 
