@@ -598,7 +598,8 @@ async def test_forms_without_the_csrf_token_change_nothing(dash: Dashboard) -> N
         response = await alice.post(path, {**data, **forged})
         assert response.status_code == 403, path
         assert "whsec_" not in response.text and "/hooks/" not in response.text.split("<main")[-1]
-    [webhook] = await dash.server.webhook_store.list_webhooks("acme")
+    [listed] = await dash.server.webhook_store.list_webhooks("acme")
+    webhook = await dash.server.webhook_store.get("acme", listed.id, secrets=True)
     assert webhook.secret == secret and webhook.spec.enabled and webhook.spec.url == PRIVATE_URL
     [hook] = await dash.server.hook_store.list_hooks("acme")
     assert (hook.id, hook.spec.name, hook.spec.verify) == (hook_id, "backups", "none")
