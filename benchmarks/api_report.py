@@ -65,7 +65,7 @@ def _check(value: float | None, goal: float, at_least: bool) -> bool | None:
 
 
 def targets(summary: Summary, batch_size: int) -> list[Target]:
-    """The issue's targets, each with what was measured."""
+    """The API benchmark's targets, each with what was measured."""
     single = _value(summary, "postgres/single", "requests_per_second")
     p99 = _value(summary, "postgres/single", "p99_ms")
     found = [

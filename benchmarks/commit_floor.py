@@ -9,7 +9,6 @@ SQLite (WAL, ``synchronous=FULL``), on a fresh database each time.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 import psycopg
 
 from benchmarks.databases import fresh_postgres, fresh_sqlite
-from benchmarks.scenarios import percentile
+from benchmarks.scenarios import paced, percentile
 
 _TABLE = "CREATE TABLE floor (id integer PRIMARY KEY, note text NOT NULL)"
 _INSERT = "INSERT INTO floor (note) VALUES ('x')"
@@ -34,16 +33,13 @@ class CommitLatency:
     max_ms: float
 
 
-async def _paced(count: int, gap: float, commit: Callable[[], object]) -> list[float]:
+async def _timed(count: int, gap: float, commit: Callable[[], object]) -> list[float]:
     """Run ``commit`` ``count`` times, ``gap`` seconds apart; each call's milliseconds.
 
     A blocking call is fine here: nothing else runs on this loop meanwhile.
     """
-    loop = asyncio.get_running_loop()
-    origin = loop.time()
     took = []
-    for n in range(count):
-        await asyncio.sleep(max(0.0, origin + n * gap - loop.time()))
+    async for _ in paced(count, gap):
         started = time.perf_counter()
         commit()
         took.append((time.perf_counter() - started) * 1000)
@@ -59,7 +55,7 @@ async def postgres(count: int, gap: float) -> CommitLatency:
     async with fresh_postgres("floor") as url:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(_TABLE.replace("integer PRIMARY KEY", "bigserial PRIMARY KEY"))
-            return _summary("postgresql", await _paced(count, gap, lambda: conn.execute(_INSERT)))
+            return _summary("postgresql", await _timed(count, gap, lambda: conn.execute(_INSERT)))
 
 
 async def sqlite(count: int, gap: float) -> CommitLatency:
@@ -70,6 +66,6 @@ async def sqlite(count: int, gap: float) -> CommitLatency:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute(_TABLE)
-            return _summary("sqlite", await _paced(count, gap, lambda: conn.execute(_INSERT)))
+            return _summary("sqlite", await _timed(count, gap, lambda: conn.execute(_INSERT)))
         finally:
             conn.close()

@@ -27,7 +27,7 @@ END = "<!-- results:end -->"
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One goal from the issue and whether this run met it (None: not measured)."""
+    """One target and whether this run met it (None: not measured)."""
 
     goal: str
     measured: str
@@ -105,7 +105,7 @@ def targets(
     claim: dict[str, Any] | None,
     floors: dict[str, dict[str, float]] | None = None,
 ) -> list[Target]:
-    """The issue's targets, each with the measured value."""
+    """The benchmark's targets, each with the measured value."""
     found = ratios(summary)
     pg_vs = found["conveyor_postgres_vs_pgqueuer"]
     sqlite_vs = found["conveyor_sqlite_vs_celery_rabbitmq"]

@@ -114,21 +114,30 @@ async def run_systems(
                 for key, value in metrics.items():
                     runs[name].setdefault(key, []).append(value)
                 log(f"#{repeat} {name} {label}: {_describe(metrics)}")
-        floors += await run_commit_floor(plan)
+        floors += await run_commit_floor(plan, systems, errors)
     return runs, errors, floors
 
 
-async def run_commit_floor(plan: Plan) -> list[commit_floor.CommitLatency]:
-    """A bare durable commit on each database, paced as the pickup latency jobs are."""
-    found = [
-        await measure_floor(plan.latency_jobs, plan.latency_gap_seconds)
-        for measure_floor in (commit_floor.postgres, commit_floor.sqlite)
-    ]
-    for floor in found:
+async def run_commit_floor(
+    plan: Plan, systems: list[str], errors: list[str]
+) -> list[commit_floor.CommitLatency]:
+    """A bare durable commit on each database the systems use, paced as the pickup
+    latency jobs are; a failure is noted in ``errors``, like a scenario's."""
+    kinds = {REGISTRY[name].postgres for name in systems}
+    measures = {True: commit_floor.postgres, False: commit_floor.sqlite}
+    found = []
+    for postgres in sorted(kinds, reverse=True):
+        try:
+            floor = await measures[postgres](plan.latency_jobs, plan.latency_gap_seconds)
+        except Exception as exc:  # keep going: report what could be measured
+            errors.append(f"commit floor: {exc!r}")
+            log(f"commit floor FAILED: {exc!r}")
+            continue
         log(
             f"commit floor, {floor.database}: p50 {floor.p50_ms:.2f} ms, "
             f"p99 {floor.p99_ms:.2f} ms, max {floor.max_ms:.1f} ms"
         )
+        found.append(floor)
     return found
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from benchmarks.config import Plan
@@ -142,13 +143,20 @@ async def _wait_for_stamps(system: System, worker: WorkerProcess, wanted: set[in
         await asyncio.sleep(0.05)
 
 
-async def _enqueue_paced(system: System, count: int, gap: float) -> dict[int, float]:
-    """Enqueue ``count`` stamp jobs ``gap`` seconds apart; each one's time before the call."""
-    enqueued: dict[int, float] = {}
+async def paced(count: int, gap: float) -> AsyncIterator[int]:
+    """Yield 0 to ``count - 1``, number n ``n * gap`` seconds after the first (sooner
+    if the caller fell behind)."""
     loop = asyncio.get_running_loop()
     origin = loop.time()
     for seq in range(count):
         await asyncio.sleep(max(0.0, origin + seq * gap - loop.time()))
+        yield seq
+
+
+async def _enqueue_paced(system: System, count: int, gap: float) -> dict[int, float]:
+    """Enqueue ``count`` stamp jobs ``gap`` seconds apart; each one's time before the call."""
+    enqueued: dict[int, float] = {}
+    async for seq in paced(count, gap):
         enqueued[seq] = time.time()
         await system.enqueue_stamp(seq)
     return enqueued

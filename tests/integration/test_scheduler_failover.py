@@ -1,7 +1,7 @@
 """Two ``conveyor serve`` nodes on one PostgreSQL database: one leads the scheduler;
 kill it and the other takes over. A schedule firing every second for 15 s makes one
 job per fire time, with no fire time missing, and the pause in job creation is the
-takeover time (printed, for the notes)."""
+takeover time (printed)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 RUN_SECONDS = 15
-KILL_AFTER = 5
+KILL_AFTER = 4
 
 
 def _leader_pid(url: str) -> int | None:
