@@ -13,6 +13,7 @@ from conveyor.domain.events import Event
 from conveyor.domain.webhooks import (
     RETRY_WINDOW,
     AttemptResult,
+    Subscription,
     SubscriptionSpec,
     check_filters,
     event_body,
@@ -128,3 +129,32 @@ def test_only_2xx_is_delivered_and_disabling_needs_a_limit() -> None:
     assert AttemptResult(204, 1).ok and not AttemptResult(301, 1).ok
     assert not AttemptResult(None, 1, error="refused").ok
     assert should_disable(10, 10) and not should_disable(9, 10) and not should_disable(99, 0)
+
+
+def _subscription(secret: str, previous: str | None = None) -> Subscription:
+    return Subscription(
+        id=3,
+        tenant_id="acme",
+        spec=SubscriptionSpec(url="https://example.test/hook"),
+        secret=secret,
+        previous_secret=previous,
+        previous_secret_until=NOW + timedelta(hours=1),
+        cursor=0,
+        failures=0,
+        disabled_reason="",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+def test_signing_uses_the_previous_secret_only_during_the_overlap() -> None:
+    webhook = _subscription("whsec_bmV3", "whsec_b2xk")
+    assert webhook.signing_secrets(NOW) == ["whsec_bmV3", "whsec_b2xk"]
+    assert webhook.signing_secrets(NOW + timedelta(hours=2)) == ["whsec_bmV3"]
+
+
+def test_a_subscription_without_its_secret_cannot_sign() -> None:
+    # Read without its secrets (a list) or sealed with another key: an empty key
+    # would make signatures anyone can forge.
+    with pytest.raises(ValueError, match="webhook 3"):
+        _subscription("").signing_secrets(NOW)

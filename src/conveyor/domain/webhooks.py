@@ -86,7 +86,10 @@ class Subscription:
 
     def signing_secrets(self, now: datetime) -> list[str]:
         """The secrets that sign a delivery at ``now``: the current one, and the previous
-        one during the overlap after a rotation."""
+        one during the overlap after a rotation. A Subscription read without its secrets
+        (or whose secret does not open) cannot sign: an empty key would sign for anyone."""
+        if not self.secret:
+            raise ValueError(f"webhook {self.id} has no secret to sign with")
         found = [self.secret]
         until = self.previous_secret_until
         if self.previous_secret and until is not None and now < until:

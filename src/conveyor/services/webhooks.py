@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conveyor.domain.accounts import Principal, Scope
-from conveyor.domain.errors import InvalidInput
+from conveyor.domain.errors import Conflict, InvalidInput
 from conveyor.domain.webhooks import (
     ROTATION_OVERLAP,
     AttemptResult,
@@ -115,10 +115,10 @@ class WebhookService:
         self._may()
         return await self.store.list_webhooks(self.tenant_id)
 
-    async def get(self, webhook_id: int) -> Subscription:
-        """One Subscription."""
+    async def get(self, webhook_id: int, *, secrets: bool = False) -> Subscription:
+        """One Subscription; its secrets opened only if ``secrets`` (to sign with them)."""
         self._may()
-        return await self.store.get(self.tenant_id, webhook_id)
+        return await self.store.get(self.tenant_id, webhook_id, secrets=secrets)
 
     async def update(self, webhook_id: int, changes: Mapping[str, Any]) -> Subscription:
         """Change the fields given; enabling a disabled Subscription forgets its failures."""
@@ -162,10 +162,14 @@ class WebhookService:
     async def send_test(self, webhook_id: int) -> AttemptResult:
         """POST a signed ``webhook.test`` request to the Subscription's URL now and say
         what came back. Nothing is recorded: it is neither an event nor a delivery."""
-        self._may()
-        webhook = await self.store.get(self.tenant_id, webhook_id, secrets=True)
+        webhook = await self.get(webhook_id, secrets=True)
         if self.sender is None:
             raise InvalidInput("webhook", "this server sends no webhooks (webhooks = false)")
+        if not webhook.secret:
+            raise Conflict(
+                f"webhook {webhook_id}'s signing secret does not open with this server's key:"
+                " rotate it to sign again"
+            )
         now = self.clock()
         msg_id = f"msg_test_{secrets.token_hex(8)}"
         body = test_body(webhook.id, self.tenant_id, now)

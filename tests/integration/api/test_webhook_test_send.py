@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 from standardwebhooks import Webhook
 
+from conveyor.store.sealing import SecretBox
 from tests.integration.api.conftest import Api
 from tests.loopback import serving
 
@@ -76,3 +77,24 @@ async def test_only_owners_send_tests_and_only_to_their_webhooks(personas: Api) 
     assert (await personas.call("POST", path, "carl")).status_code == 403
     assert (await personas.call("POST", path, "bob")).status_code == 404
     assert (await personas.call("POST", "/api/v1/webhooks/999999/test", "alice")).status_code == 404
+
+
+async def test_a_secret_that_does_not_open_is_refused_not_signed_empty(personas: Api) -> None:
+    received: list[bytes] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        received.append(await request.read())
+        return web.Response(status=200)
+
+    personas.server.settings.http_allow = ["127.0.0.1"]
+    async with serving(handle) as port:
+        created = await _create(personas, f"http://127.0.0.1:{port}/hook")
+        foreign = SecretBox("another installation's key, long").seal("whsec_b3RoZXI")
+        assert "'" not in foreign  # a Fernet token: safe as a literal on both databases
+        sql = f"UPDATE webhooks SET secret = '{foreign}' WHERE id = {int(str(created['id']))}"
+        await personas.server.store.run_sql([(sql, {})], write=True)
+        response = await personas.call("POST", f"/api/v1/webhooks/{created['id']}/test", "alice")
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "rotate it" in response.json()["detail"]
+    assert received == []

@@ -99,7 +99,8 @@ class PostgresEnqueue(PostgresBase):
         """The first jobs of these jobs' message ids, in one query, by (tenant, message id)."""
         if not jobs:
             return {}
-        keys = _json([{"tenant_id": j.tenant_id, "message_id": j.message_id} for j in jobs])
+        pairs = {(j.tenant_id, j.message_id) for j in jobs}  # a repeat is asked once
+        keys = _json([{"tenant_id": t, "message_id": m} for t, m in pairs])
         found = await self._all(conn, "jobs_by_message_ids", {"keys": keys})
         return {(row["tenant_id"], row["message_id"]): self._job(row) for row in found}
 
