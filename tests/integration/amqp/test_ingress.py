@@ -133,13 +133,16 @@ async def test_routes_changed_on_another_node_are_seen_within_the_interval(
     ``amqp_interval``; a disabled route's messages wait in RabbitMQ."""
     queue = bridged.broker.name("default.crm")
     route = await bridged.route(queue)
-    disabled = replace(route.spec, enabled=False)
-    await amqp_for(bridged.server.store).update("default", route.id, disabled, bridged.server.now())
     assert bridged.server.amqp is not None
     ingress = bridged.server.amqp.ingress
+    consumer = ingress.consumers[route.id]
+    disabled = replace(route.spec, enabled=False)
+    await amqp_for(bridged.server.store).update("default", route.id, disabled, bridged.server.now())
 
     async def stopped() -> bool:
-        return route.id not in ingress.consumers
+        # Out of the list first, then its channel closes: a message published before
+        # that could still reach it.
+        return route.id not in ingress.consumers and consumer.closed
 
     await eventually(stopped, what="the consumer to stop")
     await bridged.broker.publish(queue, json.dumps(CHANGE).encode(), **change("later"))
