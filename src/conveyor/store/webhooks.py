@@ -208,6 +208,12 @@ class SqlWebhookStore(PortableStore):
     def _webhook(self, row: Row, *, secrets: bool = False) -> Subscription:
         """The Subscription of ``row``; its secrets stay sealed (empty) unless ``secrets``:
         only sending and revealing a new secret need them."""
+        what = f"webhook {row['id']}"
+        secret, previous = (
+            (self._opened(row["secret"], what), self._opened(row["previous_secret"], what))
+            if secrets
+            else (None, None)
+        )
         spec = SubscriptionSpec(
             url=row["url"],
             event_types=tuple(json.loads(row["event_types"])),
@@ -220,10 +226,8 @@ class SqlWebhookStore(PortableStore):
             id=int(row["id"]),
             tenant_id=row["tenant_id"],
             spec=spec,
-            secret=(self._opened(row["secret"], f"webhook {row['id']}") if secrets else None) or "",
-            previous_secret=(
-                self._opened(row["previous_secret"], f"webhook {row['id']}") if secrets else None
-            ),
+            secret=secret or "",
+            previous_secret=previous,
             previous_secret_until=self._time(row["previous_secret_until"]),
             cursor=int(row["last_event_id"]),
             failures=int(row["failures"]),
