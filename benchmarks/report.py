@@ -10,7 +10,7 @@ from typing import Any
 
 from benchmarks.claim_cost import ClaimCost
 from benchmarks.commit_floor import CommitLatency
-from benchmarks.config import CELERY_RABBITMQ_PER_SECOND, Plan
+from benchmarks.config import CELERY_RABBITMQ_PER_SECOND, STALL_SECONDS, Plan
 
 METRICS = (
     "enqueue_single",
@@ -21,6 +21,8 @@ METRICS = (
     "worker_cpu_ms_per_1000",
     "database_cpu_ms_per_1000",
 )
+# Measured by the processing run: a stalled run's values are left out of their median.
+PROCESS_METRICS = frozenset({"processed", "worker_cpu_ms_per_1000", "database_cpu_ms_per_1000"})
 BEGIN = "<!-- results:begin (written by `python -m benchmarks.run`) -->"
 END = "<!-- results:end -->"
 
@@ -34,13 +36,29 @@ class Target:
     met: bool | None
 
 
+def stalled(metrics: dict[str, Any]) -> bool:
+    """Whether one processing run stalled (see ``config.STALL_FRACTION``)."""
+    return bool(metrics.get("processed_stall_s", 0.0) >= STALL_SECONDS)
+
+
+def _stall_flags(metrics: dict[str, list[Any]]) -> list[bool]:
+    """Per processing run of one system, whether it stalled (none recorded: none did)."""
+    stalls = metrics.get("processed_stall_s") or [0.0] * len(metrics.get("processed", []))
+    return [stall is not None and stall >= STALL_SECONDS for stall in stalls]
+
+
 def summarize(runs: dict[str, dict[str, list[Any]]]) -> dict[str, dict[str, float | None]]:
-    """The median of each metric per system (None when not measured)."""
+    """The median of each metric per system (None when not measured). A processing run
+    that stalled is left out, unless every one did."""
     summary: dict[str, dict[str, float | None]] = {}
     for system, metrics in runs.items():
         summary[system] = {}
+        flags = _stall_flags(metrics)
         for metric in METRICS:
-            values = [v for v in metrics.get(metric, []) if v is not None]
+            values = metrics.get(metric, [])
+            if values and metric in PROCESS_METRICS and not all(flags):
+                values = [v for v, stall in zip(values, flags, strict=True) if not stall]
+            values = [v for v in values if v is not None]
             summary[system][metric] = statistics.median(values) if values else None
     return summary
 
@@ -207,9 +225,10 @@ def _results_table(result: dict[str, Any]) -> list[str]:
     ]
     for system, s in result["summary"].items():
         capped = any(result["runs"][system].get("processed_capped", []))
+        stalls = any(_stall_flags(result["runs"][system]))
         lines.append(
             f"| {system} | {_fmt(s['enqueue_single'])} | {_fmt(s['enqueue_batched'])} "
-            f"| {_fmt(s['processed'])}{' *' if capped else ''} "
+            f"| {_fmt(s['processed'])}{' *' if capped else ''}{' †' if stalls else ''} "
             f"| {_fmt(s['pickup_p50_ms'], 1)} | {_fmt(s['pickup_p99_ms'], 1)} "
             f"| {_fmt(s.get('worker_cpu_ms_per_1000'))} / "
             f"{_fmt(s.get('database_cpu_ms_per_1000'))} |"
@@ -234,6 +253,28 @@ def _meta_lines(result: dict[str, Any]) -> list[str]:
         f"in batches of {p['batch_size']:,}; processed/s over {p['process_jobs']:,} pre-loaded "
         f"jobs (at most {p['process_max_seconds']:g} s from the first start); pickup latency "
         f"over {p['latency_jobs']} jobs enqueued {p['latency_gap_seconds'] * 1000:g} ms apart.",
+    ]
+
+
+def _stall_lines(result: dict[str, Any]) -> list[str]:
+    found = []
+    for system, metrics in result["runs"].items():
+        flags = _stall_flags(metrics)
+        for index, stall in enumerate(flags):
+            if stall:
+                found.append(
+                    f"{system} run {index + 1} of {len(flags)}: "
+                    f"{metrics['processed'][index]:,.1f}/s, {metrics['processed_done'][index]:,} "
+                    f"jobs done, a stall of {metrics['processed_stall_s'][index]:.1f} s"
+                    + (" (every run stalled: the median is of them)" if all(flags) else "")
+                )
+    if not found:
+        return []
+    return [
+        "",
+        "† processed/s leaves out the runs that stalled (jobs finished at under 1/20 of the "
+        f"run's best pace for {STALL_SECONDS:g} s or more while jobs waited); each was "
+        "measured once more: " + "; ".join(found) + ".",
     ]
 
 
@@ -304,6 +345,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "\\* processed/s measured over the time window only: the worker had not finished every"
         " pre-loaded job when the window closed (see the method above).",
+        *_stall_lines(result),
         "",
         f"Ratios: Conveyor PostgreSQL processed / pgqueuer processed = "
         f"**{_fmt(r['conveyor_postgres_vs_pgqueuer'], 2, 'x')}**; Conveyor SQLite processed / "

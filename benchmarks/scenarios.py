@@ -11,8 +11,9 @@ import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from itertools import pairwise
 
-from benchmarks.config import Plan
+from benchmarks.config import STALL_FRACTION, Plan
 from benchmarks.cpu import backends_cpu, process_cpu
 from benchmarks.stamps import read_starts
 from benchmarks.systems import System
@@ -22,6 +23,7 @@ POLL_SECONDS = 0.25
 STARTUP_TIMEOUT = 60.0
 PRELOAD_BATCH = 1_000
 WARMUP_SEQ = -1
+Timeline = list[tuple[float, int]]  # (monotonic seconds, jobs done) at each poll
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,7 @@ class ProcessResult:
     done: int
     window_seconds: float
     capped: bool  # stopped at the plan's time limit, before all jobs were done
+    stall_seconds: float  # the longest stall (see config.STALL_FRACTION), 0.0 when none
     worker_cpu_ms: float | None  # worker process CPU per 1,000 jobs done
     database_cpu_ms: float | None  # its PostgreSQL backends' CPU per 1,000 jobs done
 
@@ -67,23 +70,46 @@ async def _preload(system: System, count: int) -> None:
         await system.enqueue_noops(min(PRELOAD_BATCH, count - offset))
 
 
+def longest_stall(timeline: Timeline) -> float:
+    """The longest run of consecutive polls, in seconds, over which jobs were finished at
+    under ``STALL_FRACTION`` of the best pace seen between two polls. It counts from the
+    last poll before the first job was done, so a worker that slows down right after its
+    first jobs still has a pace to fall from."""
+    first = next((i for i, (_, done) in enumerate(timeline) if done), None)
+    if first is None:
+        return 0.0
+    polls = timeline[max(first - 1, 0) :]
+    paces = [(t1 - t0, (d1 - d0) / (t1 - t0)) for (t0, d0), (t1, d1) in pairwise(polls)]
+    if not paces:
+        return 0.0
+    slow = STALL_FRACTION * max(pace for _, pace in paces)
+    longest = current = 0.0
+    for seconds, pace in paces:
+        current = current + seconds if pace < slow else 0.0
+        longest = max(longest, current)
+    return longest
+
+
 async def _wait_until_done(
     system: System, worker: WorkerProcess, total: int, max_seconds: float
-) -> bool:
-    """Poll until every job is done, or ``max_seconds`` after the first is; True if capped."""
+) -> tuple[bool, Timeline]:
+    """Poll until every job is done, or ``max_seconds`` after the first is. Returns
+    whether the time limit stopped it, and the jobs done at each poll."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
+    timeline: Timeline = []
     first_seen: float | None = None
     while True:
         await asyncio.sleep(POLL_SECONDS)
         worker.check_alive()
         done = await system.done_count()
         now = time.monotonic()
+        timeline.append((now, done))
         if done >= total:
-            return False
+            return False, timeline
         if done and first_seen is None:
             first_seen = now
         if first_seen is not None and now - first_seen >= max_seconds:
-            return True
+            return True, timeline
         if first_seen is None and now > deadline:
             raise TimeoutError(f"{system.name}: no job done {STARTUP_TIMEOUT} s after start")
 
@@ -104,7 +130,9 @@ async def processing(system: System, plan: Plan) -> ProcessResult:
     worker = _worker(system, "process")
     worker.start()
     try:
-        capped = await _wait_until_done(system, worker, plan.process_jobs, plan.process_max_seconds)
+        capped, timeline = await _wait_until_done(
+            system, worker, plan.process_jobs, plan.process_max_seconds
+        )
         # read before the stop: a backend's counters go with it
         worker_cpu, database_after = process_cpu(worker.pid), backends_cpu(database)
     finally:
@@ -119,6 +147,7 @@ async def processing(system: System, plan: Plan) -> ProcessResult:
         progress.done,
         window,
         capped,
+        longest_stall(timeline),
         None if worker_cpu is None else worker_cpu * per_thousand,
         None
         if database_before is None or database_after is None
