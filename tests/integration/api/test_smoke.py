@@ -19,6 +19,24 @@ async def test_health_and_openapi(api: Api) -> None:
     assert (await api.client.get("/api/docs")).status_code == 200
 
 
+async def test_openapi_documents_every_error_as_a_problem(api: Api) -> None:
+    spec = (await api.client.get("/api/openapi.json")).json()
+    assert spec["components"]["schemas"]["ProblemOut"]["required"] == ["title", "status", "detail"]
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    errors = [
+        (path, code, answer)
+        for path, operations in spec["paths"].items()
+        for operation in operations.values()
+        for code, answer in operation["responses"].items()
+        if code.startswith(("4", "5"))
+    ]
+    assert {code for path, code, _ in errors if path == "/api/v1/jobs"} >= {"401", "404", "422"}
+    for path, code, answer in errors:
+        assert answer["content"] == {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemOut"}}
+        }, (path, code)
+
+
 async def test_owner_creates_and_lists_a_job(personas: Api) -> None:
     created = await personas.call(
         "POST", "/api/v1/jobs", "alice", json={"task": "reports.build", "payload": {"n": 1}}

@@ -28,7 +28,7 @@ from conveyor.domain.hooks import (
 from conveyor.services.hooks import IncomingRequest
 from conveyor.web.auth import server_of
 from conveyor.web.middleware import RateLimit, send_problem
-from conveyor.web.problems import PROBLEM_JSON, PROBLEM_RESPONSES, ProblemOut, problem
+from conveyor.web.problems import PROBLEM_CONTENT, PROBLEM_RESPONSES, problem
 from conveyor.web.schemas_hooks import RECEIVE_PATH, ReceivedOut
 
 router = APIRouter(tags=["incoming hooks"])
@@ -37,18 +37,15 @@ MAX_TOKEN = 128
 REDACTED_PATH = REDACTED_HOOK_PATH
 REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error", "conveyor.web")
 """The loggers whose lines may name a request's path."""
-_PROBLEM = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemOut"}}}
 ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {"description": "A redelivery: the first receipt", "model": ReceivedOut},
     401: {
         "description": "The signature is missing, malformed, expired or wrong",
-        "model": ProblemOut,
-        "content": _PROBLEM,
+        "content": PROBLEM_CONTENT,
     },
     415: {
         "description": "The hook enqueues a task and the body is neither JSON nor UTF-8",
-        "model": ProblemOut,
-        "content": _PROBLEM,
+        "content": PROBLEM_CONTENT,
     },
 }
 ANSWERS.update({code: PROBLEM_RESPONSES[code] for code in (404, 413, 422, 429, 503)})
