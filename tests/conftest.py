@@ -109,22 +109,58 @@ def migrate_database(url: str) -> None:
     asyncio.run(migrate())
 
 
+_TABLES = [
+    "jobs",
+    "job_attempts",
+    "events",
+    "artifacts",
+    "queues",
+    "workers",
+    "memberships",
+    "refresh_tokens",
+    "api_keys",
+    "users",
+    "audit_log",
+    "signing_keys",
+    "task_versions",
+    "schedule_runs",
+    "schedules",
+    "webhook_deliveries",
+    "webhooks",
+    "hook_receipts",
+    "incoming_hooks",
+    "mail_outbox",
+    "mail_rules",
+    "mail_preferences",
+    "amqp_routes",
+    "amqp_cursor",
+    "amqp_attempts",
+    "key_check",
+]
+# DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE makes new files for every
+# table and index (about 60 ms here against 20). The foreign keys' triggers are off for
+# the transaction (the tests connect as a superuser), so the order does not matter;
+# every id sequence of these tables starts again at 1, as TRUNCATE RESTART IDENTITY did.
+_RESET = ";\n".join(
+    [
+        "SET LOCAL session_replication_role = replica",
+        *(f"DELETE FROM {table}" for table in _TABLES),
+        "DELETE FROM tenants WHERE id <> 'default'",
+        "SELECT setval(seq.oid, 1, false) FROM pg_class seq"
+        " JOIN pg_depend dep ON dep.objid = seq.oid AND dep.deptype IN ('a', 'i')"
+        " JOIN pg_class owner ON owner.oid = dep.refobjid"
+        f" WHERE seq.relkind = 'S' AND owner.relname IN ({', '.join(repr(t) for t in _TABLES)})",
+        "UPDATE mail_cursor SET last_event_id = 0",
+        "INSERT INTO tenants (id, name) VALUES ('default', 'Default') ON CONFLICT DO NOTHING",
+        "UPDATE tenants SET status = 'active', allow_signup = false",
+    ]
+)
+
+
 def _truncate(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        tables = (
-            "jobs, job_attempts, events, artifacts, queues, workers, "
-            "memberships, refresh_tokens, api_keys, users, audit_log, signing_keys, task_versions, "
-            "schedule_runs, schedules, webhook_deliveries, webhooks, hook_receipts, "
-            "incoming_hooks, mail_outbox, mail_rules, mail_preferences, amqp_routes, amqp_cursor, "
-            "key_check"
-        )
-        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-        conn.execute("UPDATE mail_cursor SET last_event_id = 0")
-        conn.execute("DELETE FROM tenants WHERE id <> 'default'")
-        conn.execute(
-            "INSERT INTO tenants (id, name) VALUES ('default', 'Default') ON CONFLICT DO NOTHING"
-        )
-        conn.execute("UPDATE tenants SET status = 'active', allow_signup = false")
+    """Empty every table but the default tenant's row, in one transaction."""
+    with psycopg.connect(url) as conn:
+        conn.execute(_RESET)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
