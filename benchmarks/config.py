@@ -22,11 +22,14 @@ CONVEYOR_CONCURRENCY = 100
 CONVEYOR_BATCH = 100
 PGQUEUER_BATCH = 10  # pgqueuer's own default (`pgq run --batch-size`)
 PROCRASTINATE_CONCURRENCY = 10
-# A stall: a worker finishing jobs at under 1/20 of its best pace between two polls, for
-# 2 s or more in a row, while jobs wait. The runner measures a stalled processing run
-# once more, and the report leaves stalled runs out of the median (and names them).
+# A stalled processing run: its worker finished jobs at under 1/20 of the run's best
+# pace between two polls for 2 s or more in a row, or the whole run went at under 1/5
+# of the system's best run (a run slow from its first poll has no pace to fall from).
+# The runner measures a stalled run once more; the report leaves stalled runs out of
+# the median (and names them).
 STALL_FRACTION = 0.05
 STALL_SECONDS = 2.0
+SLOW_RUN_FRACTION = 0.2
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 from dataclasses import asdict, dataclass
@@ -10,7 +11,14 @@ from typing import Any
 
 from benchmarks.claim_cost import ClaimCost
 from benchmarks.commit_floor import CommitLatency
-from benchmarks.config import CELERY_RABBITMQ_PER_SECOND, STALL_SECONDS, Plan
+from benchmarks.config import (
+    CELERY_RABBITMQ_PER_SECOND,
+    DOC_PATH,
+    RESULTS_DIR,
+    SLOW_RUN_FRACTION,
+    STALL_SECONDS,
+    Plan,
+)
 
 METRICS = (
     "enqueue_single",
@@ -36,15 +44,23 @@ class Target:
     met: bool | None
 
 
-def stalled(metrics: dict[str, Any]) -> bool:
-    """Whether one processing run stalled (see ``config.STALL_FRACTION``)."""
-    return bool(metrics.get("processed_stall_s", 0.0) >= STALL_SECONDS)
+def stall_flags(metrics: dict[str, list[Any]]) -> list[bool]:
+    """Per processing run of one system, whether it stalled (see ``config``): runs
+    recorded without their longest stall are judged by their rate alone."""
+    processed = metrics.get("processed", [])
+    stalls = metrics.get("processed_stall_s") or [0.0] * len(processed)
+    best = max(processed, default=0.0)
+    return [
+        (stall or 0.0) >= STALL_SECONDS or rate < SLOW_RUN_FRACTION * best
+        for stall, rate in zip(stalls, processed, strict=True)
+    ]
 
 
-def _stall_flags(metrics: dict[str, list[Any]]) -> list[bool]:
-    """Per processing run of one system, whether it stalled (none recorded: none did)."""
-    stalls = metrics.get("processed_stall_s") or [0.0] * len(metrics.get("processed", []))
-    return [stall is not None and stall >= STALL_SECONDS for stall in stalls]
+def _kept(metrics: dict[str, list[Any]]) -> list[bool]:
+    """Per processing run, whether its values go into the median: the runs that did not
+    stall, or every run when all did."""
+    flags = stall_flags(metrics)
+    return [True] * len(flags) if all(flags) else [not stall for stall in flags]
 
 
 def summarize(runs: dict[str, dict[str, list[Any]]]) -> dict[str, dict[str, float | None]]:
@@ -53,11 +69,11 @@ def summarize(runs: dict[str, dict[str, list[Any]]]) -> dict[str, dict[str, floa
     summary: dict[str, dict[str, float | None]] = {}
     for system, metrics in runs.items():
         summary[system] = {}
-        flags = _stall_flags(metrics)
+        kept = _kept(metrics)
         for metric in METRICS:
             values = metrics.get(metric, [])
-            if values and metric in PROCESS_METRICS and not all(flags):
-                values = [v for v, stall in zip(values, flags, strict=True) if not stall]
+            if values and metric in PROCESS_METRICS:
+                values = [v for v, keep in zip(values, kept, strict=True) if keep]
             values = [v for v in values if v is not None]
             summary[system][metric] = statistics.median(values) if values else None
     return summary
@@ -188,7 +204,6 @@ def build(
     floors: list[CommitLatency] | None = None,
 ) -> dict[str, Any]:
     """The whole result document (what goes to JSON)."""
-    summary = summarize(runs)
     claim_doc = None
     if claim:
         small, large = claim[0], claim[-1]
@@ -196,10 +211,21 @@ def build(
             "sizes": [asdict(c) for c in claim],
             "ratio": large.median_ms / small.median_ms,
         }
-    floor_doc = commit_floors(floors or [])
+    return judged(meta, asdict(plan), runs, claim_doc, commit_floors(floors or []))
+
+
+def judged(
+    meta: dict[str, Any],
+    plan: dict[str, Any],
+    runs: dict[str, dict[str, list[Any]]],
+    claim_doc: dict[str, Any] | None,
+    floor_doc: dict[str, dict[str, float]],
+) -> dict[str, Any]:
+    """The result document from the raw measurements: medians, ratios, targets."""
+    summary = summarize(runs)
     return {
         "meta": meta,
-        "plan": asdict(plan),
+        "plan": plan,
         "runs": runs,
         "summary": summary,
         "ratios": ratios(summary),
@@ -224,8 +250,12 @@ def _results_table(result: dict[str, Any]) -> list[str]:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for system, s in result["summary"].items():
-        capped = any(result["runs"][system].get("processed_capped", []))
-        stalls = any(_stall_flags(result["runs"][system]))
+        runs = result["runs"][system]
+        kept = _kept(runs)
+        capped = any(
+            c for c, keep in zip(runs.get("processed_capped", []), kept, strict=True) if keep
+        )
+        stalls = any(stall_flags(runs))
         lines.append(
             f"| {system} | {_fmt(s['enqueue_single'])} | {_fmt(s['enqueue_batched'])} "
             f"| {_fmt(s['processed'])}{' *' if capped else ''}{' †' if stalls else ''} "
@@ -256,25 +286,34 @@ def _meta_lines(result: dict[str, Any]) -> list[str]:
     ]
 
 
-def _stall_lines(result: dict[str, Any]) -> list[str]:
-    found = []
-    for system, metrics in result["runs"].items():
-        flags = _stall_flags(metrics)
+def stall_notes(runs: dict[str, dict[str, list[Any]]]) -> list[str]:
+    """One line per stalled processing run: system, run, rate, jobs done, longest stall."""
+    notes = []
+    for system, metrics in runs.items():
+        flags = stall_flags(metrics)
+        stalls = metrics.get("processed_stall_s") or [None] * len(flags)
         for index, stall in enumerate(flags):
-            if stall:
-                found.append(
-                    f"{system} run {index + 1} of {len(flags)}: "
-                    f"{metrics['processed'][index]:,.1f}/s, {metrics['processed_done'][index]:,} "
-                    f"jobs done, a stall of {metrics['processed_stall_s'][index]:.1f} s"
-                    + (" (every run stalled: the median is of them)" if all(flags) else "")
-                )
-    if not found:
+            if not stall:
+                continue
+            longest = "not recorded" if stalls[index] is None else f"{stalls[index]:.1f} s"
+            notes.append(
+                f"{system} run {index + 1} of {len(flags)}: {metrics['processed'][index]:,.1f}/s, "
+                f"{metrics['processed_done'][index]:,} jobs done, longest stall {longest}"
+                + (" (every run stalled: the median is of them)" if all(flags) else "")
+            )
+    return notes
+
+
+def _stall_lines(result: dict[str, Any]) -> list[str]:
+    notes = stall_notes(result["runs"])
+    if not notes:
         return []
     return [
         "",
-        "† processed/s leaves out the runs that stalled (jobs finished at under 1/20 of the "
-        f"run's best pace for {STALL_SECONDS:g} s or more while jobs waited); each was "
-        "measured once more: " + "; ".join(found) + ".",
+        "† processed/s leaves out the runs that stalled: jobs finished at under 1/20 of the "
+        f"run's best pace for {STALL_SECONDS:g} s or more while jobs waited, or the run went "
+        f"at under {SLOW_RUN_FRACTION:.0%} of the system's best run. A run that stalls is "
+        "measured once more. " + "; ".join(notes) + ".",
     ]
 
 
@@ -370,3 +409,24 @@ def update_doc(result: dict[str, Any], path: Path) -> None:
     if not found or not found_end:
         raise RuntimeError(f"{path} has no results markers")
     path.write_text(head + markdown(result) + tail)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m benchmarks.report [JSON]``: judge a saved run again with this code's
+    rules (medians, stalls, targets), rewrite its JSON and the doc's results block."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__)
+    parser.add_argument("path", type=Path, nargs="?", default=RESULTS_DIR / "latest.json")
+    parser.add_argument("--no-doc", action="store_true", help="do not rewrite the doc")
+    args = parser.parse_args(argv)
+    saved = json.loads(args.path.read_text())
+    result = judged(
+        saved["meta"], saved["plan"], saved["runs"], saved["claim_cost"], saved["commit_floor"]
+    )
+    write_json(result, args.path)
+    if not args.no_doc:
+        update_doc(result, DOC_PATH)
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -106,11 +106,16 @@ async def run_systems(
         for name in systems:
             for label, scenario in table.items():
                 metrics = await _record(runs[name], name, label, scenario, repeat, errors)
-                if metrics is not None and report.stalled(metrics):
+                if metrics is not None and _stalled(metrics, runs[name]):
                     log(f"#{repeat} {name} {label} stalled: measuring it once more")
                     await _record(runs[name], name, label, scenario, repeat, errors)
         floors += await run_commit_floor(plan, systems, errors)
     return runs, errors, floors
+
+
+def _stalled(metrics: dict[str, Any], runs: dict[str, list[Any]]) -> bool:
+    """Whether ``metrics``, just appended to ``runs``, are of a processing run that stalled."""
+    return "processed" in metrics and report.stall_flags(runs)[-1]
 
 
 async def _record(
