@@ -7,6 +7,7 @@ an unexpected error is logged and answered with a bare 500 problem.
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -72,6 +73,9 @@ class ProblemOut(BaseModel):
     """A job's current state, when a change was refused because of it (409)."""
 
 
+_PROBLEM_SCHEMA = ProblemOut.model_json_schema(
+    ref_template="#/components/schemas/{model}", mode="serialization"
+)
 PROBLEM_CONTENT: dict[str, Any] = {
     PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemOut"}}
 }
@@ -185,13 +189,9 @@ def document_problem_schema(app: FastAPI) -> None:
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
-        first = app.openapi_schema is None
-        schema = build()  # FastAPI builds it once and keeps it in app.openapi_schema
-        if first:
-            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-            schemas["ProblemOut"] = ProblemOut.model_json_schema(
-                ref_template="#/components/schemas/{model}", mode="serialization"
-            )
+        schema = build()  # FastAPI's, built again only when the routes change
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault("ProblemOut", copy.deepcopy(_PROBLEM_SCHEMA))
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way
