@@ -16,7 +16,9 @@ from benchmarks.config import (
     DOC_PATH,
     RESULTS_DIR,
     SLOW_RUN_FRACTION,
+    STALL_FRACTION,
     STALL_SECONDS,
+    SYSTEMS,
     Plan,
 )
 
@@ -252,9 +254,8 @@ def _results_table(result: dict[str, Any]) -> list[str]:
     for system, s in result["summary"].items():
         runs = result["runs"][system]
         kept = _kept(runs)
-        capped = any(
-            c for c, keep in zip(runs.get("processed_capped", []), kept, strict=True) if keep
-        )
+        caps = runs.get("processed_capped") or [False] * len(kept)
+        capped = any(c for c, keep in zip(caps, kept, strict=True) if keep)
         stalls = any(stall_flags(runs))
         lines.append(
             f"| {system} | {_fmt(s['enqueue_single'])} | {_fmt(s['enqueue_batched'])} "
@@ -310,10 +311,12 @@ def _stall_lines(result: dict[str, Any]) -> list[str]:
         return []
     return [
         "",
-        "† processed/s leaves out the runs that stalled: jobs finished at under 1/20 of the "
-        f"run's best pace for {STALL_SECONDS:g} s or more while jobs waited, or the run went "
-        f"at under {SLOW_RUN_FRACTION:.0%} of the system's best run. A run that stalls is "
-        "measured once more. " + "; ".join(notes) + ".",
+        "† processed/s leaves out the runs that stalled: jobs finished at under "
+        f"1/{1 / STALL_FRACTION:.0f} of the run's best pace for {STALL_SECONDS:g} s or more "
+        f"while jobs waited, or the run went at under 1/{1 / SLOW_RUN_FRACTION:.0f} of the "
+        "system's best run. A run seen to stall as it ends is measured once more. "
+        + "; ".join(notes)
+        + ".",
     ]
 
 
@@ -401,6 +404,18 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def complete(result: dict[str, Any]) -> bool:
+    """Whether a run may stand in the doc: a full run of every system, with no failed
+    measurement and statistics taken after the pre-load."""
+    plan = result["plan"]
+    return (
+        plan["mode"] == "full"
+        and set(SYSTEMS) <= set(result["runs"])
+        and not result["meta"].get("errors")
+        and plan["analyze_after_preload"]
+    )
+
+
 def update_doc(result: dict[str, Any], path: Path) -> None:
     """Replace the results block of the doc (the rest is hand-written)."""
     text = path.read_text()
@@ -413,17 +428,22 @@ def update_doc(result: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m benchmarks.report [JSON]``: judge a saved run again with this code's
-    rules (medians, stalls, targets), rewrite its JSON and the doc's results block."""
+    rules (medians, stalls, targets), rewrite its JSON and, for a complete run, the
+    doc's results block."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__)
     parser.add_argument("path", type=Path, nargs="?", default=RESULTS_DIR / "latest.json")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite the doc")
     args = parser.parse_args(argv)
     saved = json.loads(args.path.read_text())
     result = judged(
-        saved["meta"], saved["plan"], saved["runs"], saved["claim_cost"], saved["commit_floor"]
+        saved["meta"],
+        saved["plan"],
+        saved["runs"],
+        saved.get("claim_cost"),
+        saved.get("commit_floor") or {},
     )
     write_json(result, args.path)
-    if not args.no_doc:
+    if complete(result) and not args.no_doc:
         update_doc(result, DOC_PATH)
     print(markdown(result))
 

@@ -219,13 +219,10 @@ async def main_async(args: argparse.Namespace) -> int:
     if "conveyor-postgres" in systems and not args.no_claim_cost:
         claim = await run_claim_cost(plan)
     result = report.build({**meta, "errors": errors}, plan, runs, claim, floors)
-    complete = (
-        not args.quick and set(SYSTEMS) <= set(systems) and not errors and not args.no_analyze
-    )
     output = args.output or RESULTS_DIR / ("latest.json" if not args.quick else "quick.json")
     report.write_json(result, output)
     log(f"wrote {output}")
-    if complete and not args.no_doc:
+    if report.complete(result) and not args.no_doc:
         report.update_doc(result, DOC_PATH)
         log(f"updated {DOC_PATH}")
     print(report.markdown(result))
