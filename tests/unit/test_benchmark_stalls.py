@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from benchmarks import report
+from benchmarks.config import SYSTEMS
 from benchmarks.scenarios import longest_stall
 
 
@@ -80,3 +81,16 @@ def test_a_stall_is_named_in_the_report() -> None:
     ]
     assert report.stall_flags({"processed": [3000.0], "processed_stall_s": [1.9]}) == [False]
     assert report.stall_flags({}) == []
+
+
+def test_only_a_complete_full_run_may_stand_in_the_doc() -> None:
+    full = {
+        "plan": {"mode": "full", "analyze_after_preload": True},
+        "runs": {system: {} for system in SYSTEMS},
+        "meta": {"errors": []},
+    }
+    assert report.complete(full)
+    assert not report.complete({**full, "plan": {"mode": "quick", "analyze_after_preload": True}})
+    assert not report.complete({**full, "runs": {"pgqueuer": {}}})
+    assert not report.complete({**full, "meta": {"errors": ["pgqueuer process #1: boom"]}})
+    assert not report.complete({**full, "plan": {"mode": "full", "analyze_after_preload": False}})

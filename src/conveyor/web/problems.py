@@ -83,7 +83,7 @@ PROBLEM_CONTENT: dict[str, Any] = {
 schema it refers to in the OpenAPI document)."""
 
 
-def _documented(status: int, description: str) -> dict[str, Any]:
+def _documented(description: str) -> dict[str, Any]:
     # No "model": FastAPI would build a response validator for each answer of each
     # route, in every app, at its first request (it tripled the first requests' time),
     # and problem answers are written by the handlers here, never validated.
@@ -91,15 +91,15 @@ def _documented(status: int, description: str) -> dict[str, Any]:
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _documented(400, "The body is not valid JSON"),
-    401: _documented(401, "Not signed in, or the credentials are wrong or expired"),
-    403: _documented(403, "Signed in, but not allowed"),
-    404: _documented(404, "No such resource (or it belongs to another tenant)"),
-    409: _documented(409, "The resource's state forbids this"),
-    413: _documented(413, "The request body is too large"),
-    422: _documented(422, "Invalid input; `field` names it"),
-    429: _documented(429, "Too many requests; see Retry-After"),
-    503: _documented(503, "The database is unavailable"),
+    400: _documented("The body is not valid JSON"),
+    401: _documented("Not signed in, or the credentials are wrong or expired"),
+    403: _documented("Signed in, but not allowed"),
+    404: _documented("No such resource (or it belongs to another tenant)"),
+    409: _documented("The resource's state forbids this"),
+    413: _documented("The request body is too large"),
+    422: _documented("Invalid input; `field` names it"),
+    429: _documented("Too many requests; see Retry-After"),
+    503: _documented("The database is unavailable"),
 }
 """Every API route may answer these, always as problem+json."""
 
